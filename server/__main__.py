@@ -1,0 +1,183 @@
+"""The `diemdanh` command (also `python -m server`): serve, migrate, demo, create-user, load-communes."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+
+from server.config import Settings, SettingsError
+from server.db import make_engine, migrate, session_scope
+from server.errors import AppError, FormError
+from server.models import Role
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as error:
+        print(f"diemdanh: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = _settings(**overrides)
+    migrate(settings)
+    # Worker processes build their own app from the environment, so pass the overrides on through it.
+    for name, value in overrides.items():
+        os.environ[f"DIEMDANH_{name.upper()}"] = str(value)
+    print(f"Điểm danh: {settings.base_url} (listening on {settings.host}:{settings.port})")
+    uvicorn.run("server.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=args.workers, proxy_headers=True, log_level=args.log_level)
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    migrate(settings)
+    print("The database schema is up to date.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from server.services import demo
+
+    settings = _settings()
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            if demo.has_data(session):
+                if args.if_empty:
+                    print("The database already has data: demo data not added.")
+                    return 0
+                if not args.reset:
+                    print("diemdanh: the database already has data. Use --reset to replace it with demo data "
+                          "(this deletes everything in it).", file=sys.stderr)
+                    return 1
+                demo.wipe(session)
+        with session_scope(engine) as session:
+            logins = demo.build(session, settings, seed=args.seed)
+    finally:
+        engine.dispose()
+    print("Demo data is ready. Logins (username / password / role):")
+    for username, password, role in logins:
+        print(f"  {username:<12} {password:<20} {role}")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from server.services import places, staff
+
+    settings = _settings()
+    migrate(settings)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            unit_id = None
+            if args.unit:
+                unit = places.find_unit(session, args.unit)
+                if unit is None:
+                    print(f"diemdanh: no unit with code or name {args.unit!r}", file=sys.stderr)
+                    return 1
+                unit_id = unit.id
+            user = staff.create_staff(session, username=args.username, password=password, role=Role(args.role),
+                                      unit_id=unit_id, full_name=args.name)
+    except FormError as error:
+        for field, message in error.fields.items():
+            print(f"diemdanh: {field}: {message}", file=sys.stderr)
+        return 1
+    except AppError as error:
+        print(f"diemdanh: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"Created {user.role.value} {user.username!r}.")
+    return 0
+
+
+def cmd_load_communes(args: argparse.Namespace) -> int:
+    from server.services import places
+
+    settings = _settings()
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            summary = places.load_communes(session, args.file) if args.file else places.load_communes(session)
+    finally:
+        engine.dispose()
+    print(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diemdanh",
+        description="Điểm danh: event check-in and participation tracking. Settings come from DIEMDANH_* "
+        "environment variables (see README.md); by default the data lives in ./data/diemdanh.sqlite3.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate the database, then run the web app",
+                                description="Bring the database schema up to date, then serve the app.")
+    serve.add_argument("--host", help="address to listen on (default: DIEMDANH_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: DIEMDANH_PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="number of processes (more than one needs PostgreSQL or shares the SQLite file)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                       help="uvicorn's log level (default: info)")
+    serve.set_defaults(func=cmd_serve)
+
+    commands.add_parser("migrate", help="bring the database schema up to date",
+                        description="Apply every Alembic migration the database does not have yet."
+                        ).set_defaults(func=cmd_migrate)
+
+    demo = commands.add_parser(
+        "demo", help="fill the database with demo data and print the logins it made",
+        description="Build a believable demo data set (the six communes of the former Văn Quan district, "
+        "villages, venues, two years of events and check-ins) and print the staff logins it created. "
+        "Every page then says that it shows demo data.")
+    group = demo.add_mutually_exclusive_group()
+    group.add_argument("--reset", action="store_true", help="delete everything in the database first")
+    group.add_argument("--if-empty", action="store_true",
+                       help="do nothing (and succeed) when the database already has data")
+    demo.add_argument("--seed", type=int, default=2026, help="random seed, for a reproducible data set")
+    demo.set_defaults(func=cmd_demo)
+
+    create = commands.add_parser(
+        "create-user", help="create a staff account",
+        description="Create a staff account. The password is asked for (or read from standard input with "
+        "--password-stdin) and must be at least 10 characters long.")
+    create.add_argument("username", help="login name: 3-64 characters, a-z 0-9 . _ -")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.organizer.value,
+                        help="admin (everything), office (reports and events for its unit and below), "
+                        "organizer (events at venues in its unit); default: organizer")
+    create.add_argument("--unit", help="code or exact name of the staff member's unit (not for admin), "
+                        "e.g. 06253 for Xã Văn Quan")
+    create.add_argument("--name", default="", help="full name, shown on pages")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    create.set_defaults(func=cmd_create_user)
+
+    load = commands.add_parser(
+        "load-communes", help="load the province and its communes (Lạng Sơn, 2025) into the place tree",
+        description="Load the province and its communes after the 1/7/2025 reorganisation, with the units "
+        "each was made from. Safe to run again: existing units are kept.")
+    load.add_argument("--file", help="a JSON file in the same format as server/data/lang-son-communes-2025.json")
+    load.set_defaults(func=cmd_load_communes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Settings: the only place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+ENVIRONMENTS = ("development", "production")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs to know about where it runs.
+
+    Each field maps to one ``DIEMDANH_*`` environment variable, documented in README.md.
+    """
+
+    env: str = "production"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = field(default_factory=lambda: ROOT / "data")
+    database_url: str = ""
+    secret_key: str = DEV_SECRET
+    base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    checkin_margin_minutes: int = 120
+    session_hours: int = 12
+    token_minutes: int = 15
+    live_poll_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.env not in ENVIRONMENTS:
+            raise SettingsError(f"DIEMDANH_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}")
+        if self.env != "development" and self.secret_key == DEV_SECRET:
+            raise SettingsError(
+                "DIEMDANH_SECRET_KEY is still the development default. Set it to a long random value "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                "or set DIEMDANH_ENV=development on a machine nobody else uses."
+            )
+        if len(self.secret_key) < 32:
+            # HS256 wants a key of at least 32 bytes (RFC 7518, section 3.2).
+            raise SettingsError("DIEMDANH_SECRET_KEY must be at least 32 characters long")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"DIEMDANH_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        if not self.base_url.startswith(("http://", "https://")):
+            raise SettingsError("DIEMDANH_BASE_URL must start with http:// or https://")
+        for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'diemdanh.sqlite3'}")
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``DIEMDANH_*`` variables; keyword overrides win (the CLI's --host, tests)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, kind in _FIELDS.items():
+            raw = environ.get(f"DIEMDANH_{name.upper()}")
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError as exc:
+                raise SettingsError(f"DIEMDANH_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_FIELDS: dict[str, type] = {
+    "env": str,
+    "host": str,
+    "port": int,
+    "data_dir": Path,
+    "database_url": str,
+    "secret_key": str,
+    "base_url": str,
+    "timezone": str,
+    "checkin_margin_minutes": int,
+    "session_hours": int,
+    "token_minutes": int,
+    "live_poll_seconds": float,
+}
+
+SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

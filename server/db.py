@@ -1,0 +1,89 @@
+"""Engine, sessions and migrations, all built from Settings (no engine exists at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from server.config import Settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _sqlalchemy_url(url: str) -> str:
+    # psycopg 3 is the driver; plain postgresql:// URLs would ask for psycopg2.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(settings: Settings) -> Engine:
+    """One engine per app (or CLI command); SQLite gets WAL, foreign keys and a busy timeout."""
+    url = _sqlalchemy_url(settings.database_url)
+    if settings.is_sqlite:
+        db_path = url.split(":///", 1)[1] if ":///" in url else ""
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # pysqlite's own transaction handling is kept on purpose: reads run outside transactions and BEGIN
+        # comes just before the first write, so a write waits for the lock (busy_timeout) instead of
+        # failing at once because an older read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT).
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def begin_write(session: Session) -> None:
+    """Start a transaction that reads, then writes, as one unit: on SQLite take the write lock now
+    (BEGIN IMMEDIATE, waiting up to busy_timeout) so that what it reads cannot change before it writes.
+    Commits whatever the session had pending first. No-op on PostgreSQL, where row locks and unique
+    constraints do this job."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.commit()
+    dbapi_connection = session.connection().connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error (CLI, services run outside requests)."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(settings: Settings) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", _sqlalchemy_url(settings.database_url).replace("%", "%%"))
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the database schema up to date (safe to run at every start)."""
+    if settings.is_sqlite:
+        make_engine(settings).dispose()  # creates the data folder
+    command.upgrade(alembic_config(settings), "head")

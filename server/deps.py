@@ -1,0 +1,83 @@
+"""Request dependencies as Annotated aliases: the database session, settings, the current staff member."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from server import auth
+from server.config import Settings
+from server.errors import AppError, ErrorCode
+from server.i18n import pick_language
+from server.models import Role, Staff
+from server.templating import Templates
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_templates(request: Request) -> Templates:
+    return request.app.state.templates
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+TemplatesDep = Annotated[Templates, Depends(get_templates)]
+
+
+def optional_staff(request: Request, session: SessionDep, settings: SettingsDep) -> Staff | None:
+    """The staff member behind the bearer token or session cookie, if any; remembered on request.state."""
+    if hasattr(request.state, "staff"):
+        return request.state.staff
+    staff: Staff | None = None
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        staff = auth.staff_from_api_token(session, header[7:].strip())
+        if staff is None:
+            raise AppError(ErrorCode.login_required)
+    elif token := request.cookies.get(auth.SESSION_COOKIE):
+        found = auth.staff_from_session_cookie(session, token, settings)
+        if found is not None:
+            staff = found.staff
+            request.state.session_id = found.record.id
+            if found.renewed_token:
+                # Picked up by the middleware, which adds the Set-Cookie header to whatever response goes out.
+                request.state.renewed_session_token = found.renewed_token
+    request.state.staff = staff
+    return staff
+
+
+def current_staff(staff: Annotated[Staff | None, Depends(optional_staff)]) -> Staff:
+    if staff is None:
+        raise AppError(ErrorCode.login_required)
+    return staff
+
+
+def office_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
+    auth.require_role(staff, Role.admin, Role.office)
+    return staff
+
+
+def admin_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
+    auth.require_role(staff, Role.admin)
+    return staff
+
+
+def language(request: Request) -> str:
+    return pick_language(request)
+
+
+OptionalStaff = Annotated[Staff | None, Depends(optional_staff)]
+CurrentStaff = Annotated[Staff, Depends(current_staff)]
+OfficeStaff = Annotated[Staff, Depends(office_staff)]
+AdminStaff = Annotated[Staff, Depends(admin_staff)]
+LanguageDep = Annotated[str, Depends(language)]

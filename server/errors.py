@@ -1,0 +1,92 @@
+"""Coded errors. Each code maps to one message (translated at the edge) and one HTTP status."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; it is translated where it is shown."""
+    return message
+
+
+class ErrorCode(StrEnum):
+    not_found = "not_found"
+    login_required = "login_required"
+    forbidden = "forbidden"
+    csrf_failed = "csrf_failed"
+    invalid_input = "invalid_input"
+    invalid_credentials = "invalid_credentials"
+    code_invalid = "code_invalid"
+    code_expired = "code_expired"
+    code_not_yet_valid = "code_not_yet_valid"
+    event_cancelled = "event_cancelled"
+    already_checked_in = "already_checked_in"
+    consent_required = "consent_required"
+    name_not_allowed_for_child = "name_not_allowed_for_child"
+    profile_required = "profile_required"
+    import_failed = "import_failed"
+    conflict = "conflict"
+
+
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.not_found: 404,
+    ErrorCode.login_required: 401,
+    ErrorCode.forbidden: 403,
+    ErrorCode.csrf_failed: 403,
+    ErrorCode.invalid_input: 422,
+    ErrorCode.invalid_credentials: 401,
+    ErrorCode.code_invalid: 404,
+    ErrorCode.code_expired: 410,
+    ErrorCode.code_not_yet_valid: 403,
+    ErrorCode.event_cancelled: 410,
+    ErrorCode.already_checked_in: 409,
+    ErrorCode.consent_required: 422,
+    ErrorCode.name_not_allowed_for_child: 422,
+    ErrorCode.profile_required: 422,
+    ErrorCode.import_failed: 422,
+    ErrorCode.conflict: 409,
+}
+
+MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.not_found: N_("We could not find this page."),
+    ErrorCode.login_required: N_("Please log in to continue."),
+    ErrorCode.forbidden: N_("You do not have permission to do this."),
+    ErrorCode.csrf_failed: N_("This request came from another site and was refused."),
+    ErrorCode.invalid_input: N_("Some of the information is not valid. Please check the form."),
+    ErrorCode.invalid_credentials: N_("Wrong username or password."),
+    ErrorCode.code_invalid: N_("This check-in code is not valid. Please scan the QR code on the poster again."),
+    ErrorCode.code_expired: N_("Check-in for this event has closed."),
+    ErrorCode.code_not_yet_valid: N_("Check-in for this event has not opened yet."),
+    ErrorCode.event_cancelled: N_("This event has been cancelled."),
+    ErrorCode.already_checked_in: N_("You have already checked in."),
+    ErrorCode.consent_required: N_("Please tick the box to agree before checking in."),
+    ErrorCode.name_not_allowed_for_child: N_(
+        "We do not record names of people under 16. Please leave the name empty."
+    ),
+    ErrorCode.profile_required: N_("Please choose your age group and gender."),
+    ErrorCode.import_failed: N_("The file was not imported. Nothing was saved."),
+    ErrorCode.conflict: N_("This conflicts with data that already exists."),
+}
+
+
+class AppError(Exception):
+    """A refusal with a code; `detail` is an extra, already translated or user-supplied explanation."""
+
+    def __init__(
+        self, code: ErrorCode, detail: str | None = None, *, status: int | None = None, **extra: Any
+    ) -> None:
+        super().__init__(code.value if detail is None else f"{code.value}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.status = status or STATUS[code]
+        self.extra = extra
+
+
+class FormError(AppError):
+    """Invalid form input: field name -> message id, shown next to each field."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(ErrorCode.invalid_input, fields=fields)
+        self.fields = fields

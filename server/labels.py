@@ -1,0 +1,88 @@
+"""Human names for the vocabularies in models.py (English msgids, translated where shown)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from server.errors import N_
+from server.models import AgeBand, Campaign, EventStatus, EventType, Gender, Role, UnitKind, VenueType
+
+VENUE_TYPES: dict[VenueType, str] = {
+    VenueType.provincial_library: N_("Provincial public library"),
+    VenueType.commune_library: N_("Commune public library"),
+    VenueType.school_library: N_("School library"),
+    VenueType.armed_forces_library: N_("Armed forces library or bookcase"),
+    VenueType.culture_sport_centre: N_("Commune culture-sport centre"),
+    VenueType.village_cultural_house: N_("Village cultural house"),
+    VenueType.community_learning_centre: N_("Community learning centre"),
+    VenueType.post_culture_point: N_("Post office-culture point"),
+    VenueType.legal_bookcase: N_("Legal bookcase at the commune office"),
+}
+
+EVENT_TYPES: dict[EventType, str] = {
+    EventType.reading_festival: N_("Reading festival"),
+    EventType.contest: N_("Contest"),
+    EventType.club_session: N_("Club session"),
+    EventType.exhibition: N_("Exhibition"),
+    EventType.talk: N_("Talk or training"),
+    EventType.book_donation: N_("Book donation"),
+    EventType.library_visit: N_("Library visit"),
+    EventType.other: N_("Other"),
+}
+
+CAMPAIGNS: dict[Campaign, str] = {
+    Campaign.reading_day: N_("Book and Reading Culture Day (21/4)"),
+    Campaign.world_book_day: N_("World Book and Copyright Day (23/4)"),
+    Campaign.museum_day: N_("International Museum Day (18/5)"),
+    Campaign.heritage_day: N_("Cultural Heritage Day (23/11)"),
+    Campaign.lifelong_learning_week: N_("Lifelong Learning Week"),
+    Campaign.none: N_("No campaign"),
+}
+
+AGE_BANDS: dict[AgeBand, str] = {
+    AgeBand.under_6: N_("Under 6"),
+    AgeBand.from_6: N_("6 to 11"),
+    AgeBand.from_12: N_("12 to 15"),
+    AgeBand.from_16: N_("16 to 24"),
+    AgeBand.from_25: N_("25 to 59"),
+    AgeBand.from_60: N_("60 and over"),
+}
+
+GENDERS: dict[Gender, str] = {
+    Gender.female: N_("Female"),
+    Gender.male: N_("Male"),
+    Gender.unspecified: N_("Other or prefer not to say"),
+}
+
+ROLES: dict[Role, str] = {
+    Role.admin: N_("Administrator"),
+    Role.office: N_("Culture office"),
+    Role.organizer: N_("Organizer"),
+}
+
+UNIT_KINDS: dict[UnitKind, str] = {
+    UnitKind.province: N_("Province"),
+    UnitKind.commune: N_("Commune"),
+    UnitKind.village: N_("Village"),
+}
+
+EVENT_STATUSES: dict[EventStatus, str] = {
+    EventStatus.scheduled: N_("Scheduled"),
+    EventStatus.cancelled: N_("Cancelled"),
+}
+
+ALL: dict[type[StrEnum], dict] = {  # type: ignore[type-arg]
+    VenueType: VENUE_TYPES,
+    EventType: EVENT_TYPES,
+    Campaign: CAMPAIGNS,
+    AgeBand: AGE_BANDS,
+    Gender: GENDERS,
+    Role: ROLES,
+    UnitKind: UNIT_KINDS,
+    EventStatus: EVENT_STATUSES,
+}
+
+
+def label(value: StrEnum) -> str:
+    """The msgid naming an enum value (translate it with `_()` where it is shown)."""
+    return ALL[type(value)][value]

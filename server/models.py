@@ -1,0 +1,271 @@
+"""Tables and the vocabularies they use.
+
+Times (`*_at`) are timezone-aware and stored in UTC (sqlmodel's UTCDateTime refuses naive values);
+pages convert to the configured time zone at the edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UnitKind(StrEnum):
+    province = "province"
+    commune = "commune"
+    village = "village"
+
+
+class VenueType(StrEnum):
+    provincial_library = "provincial_library"
+    commune_library = "commune_library"
+    school_library = "school_library"
+    armed_forces_library = "armed_forces_library"
+    culture_sport_centre = "culture_sport_centre"
+    village_cultural_house = "village_cultural_house"
+    community_learning_centre = "community_learning_centre"
+    post_culture_point = "post_culture_point"
+    legal_bookcase = "legal_bookcase"
+
+
+class EventType(StrEnum):
+    reading_festival = "reading_festival"
+    contest = "contest"
+    club_session = "club_session"
+    exhibition = "exhibition"
+    talk = "talk"
+    book_donation = "book_donation"
+    library_visit = "library_visit"
+    other = "other"
+
+
+class Campaign(StrEnum):
+    reading_day = "reading_day"  # 21/4 Vietnam Book and Reading Culture Day
+    world_book_day = "world_book_day"  # 23/4
+    museum_day = "museum_day"  # 18/5
+    heritage_day = "heritage_day"  # 23/11
+    lifelong_learning_week = "lifelong_learning_week"  # early October
+    none = "none"
+
+
+class AgeBand(StrEnum):
+    under_6 = "0-5"
+    from_6 = "6-11"
+    from_12 = "12-15"
+    from_16 = "16-24"
+    from_25 = "25-59"
+    from_60 = "60+"
+
+    @property
+    def is_child(self) -> bool:
+        """Under 16: the law's child, from whom we take no name without a guardian's recorded consent."""
+        return self in (AgeBand.under_6, AgeBand.from_6, AgeBand.from_12)
+
+
+class Gender(StrEnum):
+    female = "female"
+    male = "male"
+    unspecified = "unspecified"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    office = "office"
+    organizer = "organizer"
+
+
+class EventStatus(StrEnum):
+    scheduled = "scheduled"
+    cancelled = "cancelled"
+
+
+class CheckInMethod(StrEnum):
+    qr = "qr"
+    manual = "manual"
+    api = "api"
+
+
+def _enum(kind: type[StrEnum]) -> Column:  # type: ignore[type-arg]
+    # Stored as the value in a VARCHAR (no native ENUM, no CHECK), so adding a value needs no migration.
+    return Column(
+        SAEnum(kind, native_enum=False, create_constraint=False, length=32,
+               values_callable=lambda members: [m.value for m in members]),
+        nullable=False,
+    )
+
+
+class OrgUnit(SQLModel, table=True):
+    """A node of the place tree: province > commune > village. Never edited into another unit: a
+    reorganisation closes `valid_to` and creates new nodes, so old check-ins keep pointing at the day's."""
+
+    __tablename__ = "org_unit"
+    __table_args__ = (UniqueConstraint("code_system", "code", "valid_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: UnitKind = Field(sa_column=_enum(UnitKind))
+    code: str = Field(max_length=32)
+    code_system: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    parent_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    # "/1/7/42/": ids from the root down to this node, for "this unit and all below it".
+    path: str = Field(default="", max_length=200, index=True)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class UnitSource(SQLModel, table=True):
+    """A unit this one was made from (for example a pre-2025 commune merged into a new one)."""
+
+    __tablename__ = "unit_source"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    code: str = Field(max_length=32)
+    code_system: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    note: str = Field(default="", max_length=200)
+
+
+class Venue(SQLModel, table=True):
+    __tablename__ = "venue"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    type: VenueType = Field(sa_column=_enum(VenueType))
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    code: str | None = Field(default=None, max_length=32, unique=True)
+    address: str = Field(default="", max_length=300)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Staff(SQLModel, table=True):
+    __tablename__ = "staff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    full_name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=200)
+    role: Role = Field(sa_column=_enum(Role))
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StaffSession(SQLModel, table=True):
+    """Server side of a login: the short-lived JWT cookie names it, so logout and revocation work."""
+
+    __tablename__ = "staff_session"
+
+    id: str = Field(primary_key=True, max_length=43)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=12)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_venue_starts", "venue_id", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    type: EventType = Field(sa_column=_enum(EventType))
+    venue_id: int = Field(foreign_key="venue.id")
+    starts_at: datetime = Field(index=True)
+    ends_at: datetime
+    campaign: Campaign = Field(sa_column=_enum(Campaign))
+    expected_audience: int | None = None
+    description: str = Field(default="", max_length=2000)
+    status: EventStatus = Field(sa_column=_enum(EventStatus))
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Participant(SQLModel, table=True):
+    """A resident as the app knows them: anonymous by default (age band, gender, home unit)."""
+
+    __tablename__ = "participant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # sha256 of the random device token kept in the phone's cookie and localStorage.
+    device_hash: str | None = Field(default=None, max_length=64, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    age_band: AgeBand = Field(sa_column=_enum(AgeBand))
+    gender: Gender = Field(sa_column=_enum(Gender))
+    home_unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    consent_at: datetime | None = None
+    consent_version: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CheckIn(SQLModel, table=True):
+    """One accepted check-in. Place, age band and gender are copied as they were on the day."""
+
+    __tablename__ = "check_in"
+    __table_args__ = (
+        UniqueConstraint("event_id", "participant_id", name="uq_check_in_event_participant"),
+        Index("ix_check_in_at", "checked_in_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    nonce: str = Field(max_length=64, unique=True)
+    method: CheckInMethod = Field(sa_column=_enum(CheckInMethod))
+    checked_in_at: datetime
+    recorded_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    venue_id: int = Field(foreign_key="venue.id")
+    venue_type: VenueType = Field(sa_column=_enum(VenueType))
+    commune_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    village_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    age_band: AgeBand = Field(sa_column=_enum(AgeBand))
+    gender: Gender = Field(sa_column=_enum(Gender))
+
+
+class CheckInAttempt(SQLModel, table=True):
+    """Every check-in attempt, accepted or refused, for audit and abuse tracking."""
+
+    __tablename__ = "check_in_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    event_id: int | None = Field(default=None, index=True)
+    participant_id: int | None = None
+    nonce: str | None = Field(default=None, max_length=64)
+    method: CheckInMethod = Field(sa_column=_enum(CheckInMethod))
+    outcome: str = Field(max_length=32)
+    check_in_id: int | None = None
+
+
+class Meta(SQLModel, table=True):
+    """Small facts about this database (for example that it holds demo data)."""
+
+    __tablename__ = "meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(default="", max_length=500)

@@ -1,0 +1,5 @@
+"""Routes under /api."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,151 @@
+"""The resident's check-in page: `/c/<code>` from the QR poster. No account, no app, no JavaScript needed."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from server import codes
+from server.config import Settings
+from server.deps import SessionDep, SettingsDep, TemplatesDep
+from server.errors import AppError, ErrorCode
+from server.models import AgeBand, CheckInMethod, Event, Gender, OrgUnit, UnitKind, Venue, utcnow
+from server.services import checkin
+from server.services.checkin import Profile
+
+router = APIRouter(include_in_schema=False)
+
+DEVICE_COOKIE = "dd_device"
+DEVICE_COOKIE_AGE = 2 * 365 * 24 * 3600
+# Refusals that mean "fix the form", shown next to the form rather than as an error page.
+FORM_CODES = {
+    ErrorCode.consent_required,
+    ErrorCode.name_not_allowed_for_child,
+    ErrorCode.profile_required,
+    ErrorCode.invalid_input,
+}
+
+
+@router.get("/c")
+def enter_code(request: Request, templates: TemplatesDep, code: str = "") -> Response:
+    """Where a typed code goes: on to its check-in page, or back with an error."""
+    normalized = codes.normalize(code) if code else None
+    if normalized:
+        return RedirectResponse(f"/c/{normalized}", status_code=303)
+    context = {"code_error": bool(code), "code": code}
+    return templates.render(request, "home.html", context, status_code=422 if code else 200)
+
+
+@router.get("/c/{code}")
+def show_check_in(code: str, request: Request, session: SessionDep, settings: SettingsDep,
+                  templates: TemplatesDep) -> Response:
+    event = checkin.event_from_code(session, settings, code)
+    participant = checkin.participant_for_device(session, request.cookies.get(DEVICE_COOKIE))
+    earlier = checkin.existing_check_in(session, event.id or 0, participant.id or 0) if participant else None
+    context = _context(session, settings, event, code)
+    context.update(participant=participant, earlier=earlier)
+    return templates.render(request, "checkin/page.html", context, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/c/{code}")
+def submit_check_in(
+    code: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    nonce: Annotated[str, Form(max_length=64)] = "",
+    device: Annotated[str, Form(max_length=64)] = "",
+    age_band: Annotated[str, Form(max_length=8)] = "",
+    gender: Annotated[str, Form(max_length=16)] = "",
+    home_unit_id: Annotated[str, Form(max_length=12)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+    consent: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    try:
+        event = checkin.event_from_code(session, settings, code)
+    except AppError as error:
+        known = error.extra.get("event")
+        checkin.log_attempt(session, known.id if known else None, nonce, CheckInMethod.qr, error.code.value,
+                            utcnow())
+        raise
+    token = request.cookies.get(DEVICE_COOKIE) or (device if checkin.valid_device_token(device) else None)
+    form = {"age_band": age_band, "gender": gender, "home_unit_id": home_unit_id, "name": name,
+            "consent": consent == "yes"}
+    context = _context(session, settings, event, code)
+    try:
+        profile = _profile(session, form) if (age_band or gender or consent) else None
+        result = checkin.check_in(session, settings, event=event, nonce=nonce, method=CheckInMethod.qr,
+                                  device_token=token, profile=profile)
+    except AppError as error:
+        if error.code == ErrorCode.already_checked_in:
+            context.update(participant=error.extra["participant"], earlier=error.extra["check_in"])
+            return _respond(request, templates, context, token)
+        if error.code not in FORM_CODES:
+            raise
+        participant = checkin.participant_for_device(session, token)
+        context.update(participant=participant, form=form, error=error.code, nonce=checkin.new_nonce())
+        return _respond(request, templates, context, token, status_code=422)
+    context.update(participant=result.participant, done=result.check_in, earlier=None)
+    return _respond(request, templates, context, result.device_token or token)
+
+
+def _profile(session: Session, form: dict[str, Any]) -> Profile:
+    try:
+        band, gender = AgeBand(form["age_band"]), Gender(form["gender"])
+    except ValueError:
+        raise AppError(ErrorCode.profile_required) from None
+    unit_id: int | None = None
+    if form["home_unit_id"]:
+        try:
+            unit_id = int(form["home_unit_id"])
+        except ValueError:
+            raise AppError(ErrorCode.invalid_input) from None
+        if session.get(OrgUnit, unit_id) is None:
+            raise AppError(ErrorCode.invalid_input)
+    return Profile(age_band=band, gender=gender, home_unit_id=unit_id, name=form["name"].strip() or None,
+                   consent=form["consent"])
+
+
+def _context(session: Session, settings: Settings, event: Event, code: str) -> dict[str, Any]:
+    """What every state of the page shows: the event, where it is, and the choices of home place."""
+    venue = session.get(Venue, event.venue_id)
+    assert venue is not None
+    unit = session.get(OrgUnit, venue.unit_id)
+    commune = unit if unit is None or unit.kind != UnitKind.village else session.get(OrgUnit, unit.parent_id)
+    homes: list[OrgUnit] = []
+    if commune is not None:
+        homes = [commune, *session.exec(
+            select(OrgUnit).where(OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village)
+            .order_by(col(OrgUnit.name))
+        ).all()]
+    return {
+        "event": event,
+        "venue": venue,
+        "unit": unit,
+        "commune": commune,
+        "homes": homes,
+        "default_home": unit.id if unit else None,
+        "code": codes.normalize(code) or code,
+        "nonce": checkin.new_nonce(),
+        "form": {},
+        "age_bands": list(AgeBand),
+        "genders": list(Gender),
+    }
+
+
+def _respond(request: Request, templates: TemplatesDep, context: dict[str, Any], token: str | None,
+             status_code: int = 200) -> Response:
+    fragment = request.headers.get("hx-request") == "true"
+    name = "checkin/_checkin.html" if fragment else "checkin/page.html"
+    response = templates.render(request, name, context, status_code=status_code,
+                                headers={"Cache-Control": "no-store"})
+    if token and request.cookies.get(DEVICE_COOKIE) != token:
+        # Not HttpOnly on purpose: the page's script mirrors it into localStorage, which outlives cookies in
+        # some in-app browsers (Zalo). It identifies an anonymous participant, nothing more.
+        response.set_cookie(DEVICE_COOKIE, token, max_age=DEVICE_COOKIE_AGE, samesite="lax",
+                            secure=request.url.scheme == "https")
+    return response

@@ -1,0 +1,118 @@
+"""Home, login and logout, language choice, the staff profile with API tokens, and a health check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from server import auth
+from server.deps import CurrentStaff, OptionalStaff, SessionDep, SettingsDep, TemplatesDep
+from server.errors import AppError, ErrorCode
+from server.i18n import LANG_COOKIE, LANGUAGES
+from server.middleware import session_cookie
+from server.models import ApiToken
+
+router = APIRouter(include_in_schema=False)
+
+
+def _local_path(target: str | None, default: str = "/") -> str:
+    """Only same-site paths, so `next=` cannot send someone to another site after login."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+@router.get("/")
+def home(request: Request, staff: OptionalStaff, templates: TemplatesDep) -> Response:
+    """The start page: residents type a code, staff go to their events."""
+    if staff is not None:
+        return RedirectResponse("/events", status_code=303)
+    return templates.render(request, "home.html")
+
+
+@router.get("/healthz")
+def health(session: SessionDep) -> JSONResponse:
+    session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/login")
+def login_page(request: Request, templates: TemplatesDep, next: str = "/") -> Response:
+    return templates.render(request, "auth/login.html", {"next": _local_path(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        staff = auth.authenticate(session, username, password)
+    except AppError as error:
+        context = {"next": _local_path(next), "username": username, "error": error.code}
+        return templates.render(request, "auth/login.html", context, status_code=401)
+    token = auth.start_session(session, staff, settings)
+    response = RedirectResponse(_local_path(next, "/events"), status_code=303)
+    response.headers.append("set-cookie", session_cookie(token, settings))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep, settings: SettingsDep, staff: OptionalStaff) -> Response:
+    session_id = getattr(request.state, "session_id", None)
+    if staff is not None and session_id:
+        auth.end_session(session, session_id)
+    request.state.renewed_session_token = None
+    response = RedirectResponse("/login", status_code=303)
+    response.headers.append("set-cookie", session_cookie("", settings, max_age=0))
+    return response
+
+
+@router.post("/lang")
+def choose_language(lang: Annotated[str, Form()] = "vi", next: Annotated[str, Form()] = "/") -> Response:
+    response = RedirectResponse(_local_path(next), status_code=303)
+    if lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
+
+
+@router.get("/profile")
+def profile(request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep) -> Response:
+    tokens = session.exec(
+        select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(col(ApiToken.created_at).desc())
+    ).all()
+    return templates.render(request, "auth/profile.html", {"tokens": tokens})
+
+
+@router.post("/profile/tokens")
+def create_token(
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    name: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not name.strip():
+        raise AppError(ErrorCode.invalid_input)
+    _record, plain = auth.create_api_token(session, staff, name)
+    tokens = session.exec(
+        select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(col(ApiToken.created_at).desc())
+    ).all()
+    # Shown once, on this response only: only its hash is stored.
+    return templates.render(request, "auth/profile.html", {"tokens": tokens, "new_token": plain},
+                            headers={"Cache-Control": "no-store"})
+
+
+@router.post("/profile/tokens/{token_id}/revoke")
+def revoke_token(token_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
+    auth.revoke_api_token(session, staff, token_id)
+    return RedirectResponse("/profile", status_code=303)

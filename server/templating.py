@@ -1,0 +1,109 @@
+"""Jinja environments (one per language, so `{% trans %}` needs no per-request state) and filters."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+from babel.numbers import format_decimal
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from server import labels
+from server.config import ROOT, Settings
+from server.errors import MESSAGES
+from server.i18n import LANGUAGES, pick_language, translations
+from server.models import Meta
+from server.services.checkin import CONSENT_VERSION
+
+TEMPLATES_DIR = ROOT / "templates"
+
+
+class Templates:
+    """Renders a template in the request's language with the app's common context."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None, directory: Path = TEMPLATES_DIR) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._demo: tuple[float, bool] = (float("-inf"), False)
+        loader = FileSystemLoader(directory)
+        self.envs = {language: self._make_env(loader, language) for language in LANGUAGES}
+
+    def _make_env(self, loader: FileSystemLoader, language: str) -> Environment:
+        env = Environment(
+            loader=loader,
+            autoescape=select_autoescape(["html", "svg", "xml"]),
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+        tz = self.settings.tz
+        locale = "vi_VN" if language == "vi" else "en_GB"
+
+        def local(value: datetime) -> datetime:
+            return value.astimezone(tz)
+
+        def day(value: datetime | date) -> str:
+            if isinstance(value, datetime):
+                value = local(value).date()
+            return value.strftime("%d/%m/%Y")
+
+        def weekday_day(value: datetime) -> str:
+            return format_date(local(value).date(), "EEEE, dd/MM/yyyy", locale=locale)
+
+        def clock(value: datetime) -> str:
+            return local(value).strftime("%H:%M")
+
+        def number(value: float | int | None) -> str:
+            return "" if value is None else format_decimal(value, locale=locale)
+
+        catalogue = translations(language)
+
+        def label(value: StrEnum) -> str:
+            return catalogue.gettext(labels.label(value))
+
+        def choices(values: list[StrEnum]) -> list[tuple[str, str]]:
+            return [(value.value, label(value)) for value in values]
+
+        env.filters.update(day=day, weekday_day=weekday_day, clock=clock, number=number, local=local,
+                           label=label, choices=choices)
+        env.globals.update(language=language, settings=self.settings, labels=labels, error_messages=MESSAGES,
+                           consent_version=CONSENT_VERSION)
+        return env
+
+    def render(self, request: Request, name: str, context: dict[str, Any] | None = None,
+               status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+        language = pick_language(request)
+        template = self.envs[language].get_template(name)
+        ctx = {
+            "request": request,
+            "staff": getattr(request.state, "staff", None),
+            "demo": self.is_demo(),
+            "hx": request.headers.get("hx-request") == "true",
+            **(context or {}),
+        }
+        response = HTMLResponse(template.render(ctx), status_code=status_code, headers=headers)
+        response.headers["Vary"] = "HX-Request, Cookie, Accept-Language"
+        return response
+
+    def is_demo(self) -> bool:
+        """Whether the database holds demo data (re-read at most every 30 s: it changes only by CLI)."""
+        checked_at, value = self._demo
+        if self.engine is None or time.monotonic() - checked_at < 30:
+            return value
+        with Session(self.engine) as session:
+            row = session.get(Meta, "demo")
+        value = row is not None and row.value == "1"
+        self._demo = (time.monotonic(), value)
+        return value
+
+    def render_string(self, language: str, name: str, context: dict[str, Any]) -> str:
+        return self.envs[language].get_template(name).render(context)

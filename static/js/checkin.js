@@ -1,0 +1,20 @@
+/* Keeps the anonymous device token in both the cookie and localStorage: in-app browsers (Zalo) may drop one.
+   The page works without it: the form posts. */
+(function () {
+  var KEY = "dd_device", AGE = 63072000;
+  function cookie() { var m = document.cookie.match(/(?:^|; )dd_device=([^;]+)/); return m ? m[1] : null; }
+  function sync() {
+    try {
+      var fromCookie = cookie(), saved = localStorage.getItem(KEY);
+      if (fromCookie) { if (fromCookie !== saved) localStorage.setItem(KEY, fromCookie); return; }
+      if (!saved) return;
+      document.cookie = KEY + "=" + saved + "; path=/; max-age=" + AGE + "; samesite=lax";
+      var inputs = document.querySelectorAll('input[name="device"]');
+      for (var i = 0; i < inputs.length; i++) inputs[i].value = saved;
+      // The server did not know this phone (no cookie came with the request): ask again, now with it.
+      if (document.querySelector("[data-new-participant]") && cookie()) location.reload();
+    } catch (e) { /* storage disabled: the cookie alone still works */ }
+  }
+  sync();
+  document.addEventListener("htmx:afterSwap", sync);
+})();
