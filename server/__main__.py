@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     commands.add_parser("migrate", help="bring the database schema up to date",
-                        description="Apply every Alembic migration the database does not have yet."
+                        description="Apply every Alembic migration the database at DIEMDANH_DATABASE_URL does not have "
+                        "yet. `serve` does this too before it starts."
                         ).set_defaults(func=cmd_migrate)
 
     demo = commands.add_parser(

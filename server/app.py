@@ -96,9 +96,8 @@ def error_response(
         public = {k: v for k, v in extra.items() if k in ("fields", "errors", "checked_in_at")}
         if "fields" in public:
             public["fields"] = {k: gettext(language, v) for k, v in public["fields"].items()}
-        check_in = extra.get("check_in")
-        if check_in is not None:
-            public["checked_in_at"] = check_in.checked_in_at.isoformat()
+        if "checked_in_at" in public:
+            public["checked_in_at"] = public["checked_in_at"].isoformat()
         body = problem_body(status, code, gettext(language, MESSAGES[code]), detail, **public)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)

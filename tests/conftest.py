@@ -24,18 +24,23 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 
 
-def _worker_pg_url(base: str) -> str:
-    """One PostgreSQL database per xdist worker, so parallel workers never truncate each other's tables."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    head, _, name = base.rpartition("/")
-    db_name = f"{name}_dd_{worker}"
+def _admin_sql(base: str, statement: str) -> None:
     admin = create_engine(_sqlalchemy_url(base), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": db_name}).first()
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        conn.execute(text(statement))
     admin.dispose()
-    return f"{head}/{db_name}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test process alone (xdist worker, or a second run at the same time),
+    so nobody truncates another run's tables. Dropped at the end."""
+    head, _, name = PG_URL.rpartition("/")
+    db_name = f"{name}_dd_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    _admin_sql(PG_URL, f'DROP DATABASE IF EXISTS "{db_name}"')
+    _admin_sql(PG_URL, f'CREATE DATABASE "{db_name}"')
+    yield f"{head}/{db_name}"
+    _admin_sql(PG_URL, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -46,15 +51,9 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def migrated_pg() -> str:
-    url = _worker_pg_url(PG_URL)
-    engine = create_engine(_sqlalchemy_url(url))
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    migrate(Settings(env="development", database_url=url))
-    return url
+def migrated_pg(pg_url: str) -> str:
+    migrate(Settings(env="development", database_url=pg_url))
+    return pg_url
 
 
 @pytest.fixture(params=BACKENDS)

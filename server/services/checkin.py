@@ -235,7 +235,8 @@ def _check_in(
                 raise
             new_token = None
     elif (earlier := existing_check_in(session, event.id or 0, participant.id or 0)) is not None:
-        raise AppError(ErrorCode.already_checked_in, check_in=earlier, participant=participant)
+        raise AppError(ErrorCode.already_checked_in, check_in=earlier, participant=participant,
+                       checked_in_at=earlier.checked_in_at)
 
     venue = session.get(Venue, event.venue_id)
     assert venue is not None, "events always have a venue (foreign key)"
@@ -265,7 +266,8 @@ def _check_in(
             return replay
         earlier = existing_check_in(session, event.id or 0, participant.id or 0)
         if earlier is not None:
-            raise AppError(ErrorCode.already_checked_in, check_in=earlier, participant=participant) from None
+            raise AppError(ErrorCode.already_checked_in, check_in=earlier, participant=participant,
+                       checked_in_at=earlier.checked_in_at) from None
         raise
     session.refresh(record)
     session.refresh(participant)

@@ -1,0 +1,27 @@
+# Điểm danh: one image for the embedded SQLite default or PostgreSQL (DIEMDANH_DATABASE_URL).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DIEMDANH_HOST=0.0.0.0 \
+    DIEMDANH_PORT=8000 \
+    DIEMDANH_DATA_DIR=/data
+
+WORKDIR /app
+COPY pyproject.toml README.md LICENSE ./
+COPY server ./server
+COPY qr ./qr
+COPY templates ./templates
+COPY static ./static
+# Editable install: templates/ and static/ are read from /app, next to the code.
+RUN pip install --no-cache-dir -e . \
+    && useradd --system --uid 10001 --home-dir /data diemdanh \
+    && mkdir -p /data && chown diemdanh /data
+
+USER diemdanh
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
+# Set DIEMDANH_SECRET_KEY and DIEMDANH_BASE_URL when running it; `serve` migrates the database first.
+CMD ["diemdanh", "serve"]
