@@ -8,15 +8,18 @@ import os
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
 from server.config import Settings, SettingsError
 from server.db import make_engine, migrate, session_scope
 from server.errors import AppError, FormError
-from server.models import Role
+from server.models import OrgUnit, Role
 
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return Settings.from_env(**overrides)
+        return Settings.from_env(None, **overrides)
     except SettingsError as error:
         print(f"diemdanh: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -32,8 +35,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for name, value in overrides.items():
         os.environ[f"DIEMDANH_{name.upper()}"] = str(value)
     print(f"Điểm danh: {settings.base_url} (listening on {settings.host}:{settings.port})")
-    uvicorn.run("server.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=args.workers, proxy_headers=True, log_level=args.log_level)
+    uvicorn.run(
+        "server.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level=args.log_level,
+    )
     return 0
 
 
@@ -57,8 +67,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     print("The database already has data: demo data not added.")
                     return 0
                 if not args.reset:
-                    print("diemdanh: the database already has data. Use --reset to replace it with demo data "
-                          "(this deletes everything in it).", file=sys.stderr)
+                    print(
+                        "diemdanh: the database already has data. Use --reset to replace it with demo data "
+                        "(this deletes everything in it).",
+                        file=sys.stderr,
+                    )
                     return 1
                 demo.wipe(session)
         with session_scope(engine) as session:
@@ -67,12 +80,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         engine.dispose()
     print("Demo data is ready. Logins (username / password / role):")
     for username, password, role in logins:
-        print(f"  {username:<12} {password:<20} {role}")
+        print(f"  {username:<18} {password:<16} {role}")
     return 0
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from server.services import places, staff
+    from server.services import staff
 
     settings = _settings()
     migrate(settings)
@@ -82,13 +95,19 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         with session_scope(engine) as session:
             unit_id = None
             if args.unit:
-                unit = places.find_unit(session, args.unit)
+                unit = _find_unit(session, args.unit)
                 if unit is None:
                     print(f"diemdanh: no unit with code or name {args.unit!r}", file=sys.stderr)
                     return 1
                 unit_id = unit.id
-            user = staff.create_staff(session, username=args.username, password=password, role=Role(args.role),
-                                      unit_id=unit_id, full_name=args.name)
+            user = staff.create_staff(
+                session,
+                username=args.username,
+                password=password,
+                role=Role(args.role),
+                unit_id=unit_id,
+                full_name=args.name,
+            )
     except FormError as error:
         for field, message in error.fields.items():
             print(f"diemdanh: {field}: {message}", file=sys.stderr)
@@ -100,6 +119,17 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         engine.dispose()
     print(f"Created {user.role.value} {user.username!r}.")
     return 0
+
+
+def _find_unit(session: Session, code_or_name: str) -> OrgUnit | None:
+    """A unit in use today, by its code (06253) or its exact name (Xã Văn Quan)."""
+    found = session.exec(
+        select(OrgUnit).where(
+            or_(col(OrgUnit.code) == code_or_name, col(OrgUnit.name) == code_or_name),
+            col(OrgUnit.valid_to).is_(None),
+        )
+    ).all()
+    return found[0] if len(found) == 1 else None
 
 
 def cmd_load_communes(args: argparse.Namespace) -> int:
@@ -125,52 +155,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="migrate the database, then run the web app",
-                                description="Bring the database schema up to date, then serve the app.")
+    serve = commands.add_parser(
+        "serve",
+        help="migrate the database, then run the web app",
+        description="Bring the database schema up to date, then serve the app.",
+    )
     serve.add_argument("--host", help="address to listen on (default: DIEMDANH_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: DIEMDANH_PORT or 8000)")
-    serve.add_argument("--workers", type=int, default=1,
-                       help="number of processes (more than one needs PostgreSQL or shares the SQLite file)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
-                       help="uvicorn's log level (default: info)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="number of processes (more than one needs PostgreSQL or shares the SQLite file)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default: info)",
+    )
     serve.set_defaults(func=cmd_serve)
 
-    commands.add_parser("migrate", help="bring the database schema up to date",
-                        description="Apply every Alembic migration the database at DIEMDANH_DATABASE_URL does not have "
-                        "yet. `serve` does this too before it starts."
-                        ).set_defaults(func=cmd_migrate)
+    commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply every Alembic migration the database at DIEMDANH_DATABASE_URL does not have "
+        "yet. `serve` does this too before it starts.",
+    ).set_defaults(func=cmd_migrate)
 
     demo = commands.add_parser(
-        "demo", help="fill the database with demo data and print the logins it made",
+        "demo",
+        help="fill the database with demo data and print the logins it made",
         description="Build a believable demo data set (the six communes of the former Văn Quan district, "
         "villages, venues, two years of events and check-ins) and print the staff logins it created. "
-        "Every page then says that it shows demo data.")
+        "Every page then says that it shows demo data.",
+    )
     group = demo.add_mutually_exclusive_group()
     group.add_argument("--reset", action="store_true", help="delete everything in the database first")
-    group.add_argument("--if-empty", action="store_true",
-                       help="do nothing (and succeed) when the database already has data")
+    group.add_argument(
+        "--if-empty", action="store_true", help="do nothing (and succeed) when the database already has data"
+    )
     demo.add_argument("--seed", type=int, default=2026, help="random seed, for a reproducible data set")
     demo.set_defaults(func=cmd_demo)
 
     create = commands.add_parser(
-        "create-user", help="create a staff account",
+        "create-user",
+        help="create a staff account",
         description="Create a staff account. The password is asked for (or read from standard input with "
-        "--password-stdin) and must be at least 10 characters long.")
+        "--password-stdin) and must be at least 10 characters long.",
+    )
     create.add_argument("username", help="login name: 3-64 characters, a-z 0-9 . _ -")
-    create.add_argument("--role", choices=[r.value for r in Role], default=Role.organizer.value,
-                        help="admin (everything), office (reports and events for its unit and below), "
-                        "organizer (events at venues in its unit); default: organizer")
-    create.add_argument("--unit", help="code or exact name of the staff member's unit (not for admin), "
-                        "e.g. 06253 for Xã Văn Quan")
+    create.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default=Role.organizer.value,
+        help="admin (everything), office (reports and events for its unit and below), "
+        "organizer (events at venues in its unit); default: organizer",
+    )
+    create.add_argument(
+        "--unit",
+        help="code or exact name of the staff member's unit (not for admin), e.g. 06253 for Xã Văn Quan",
+    )
     create.add_argument("--name", default="", help="full name, shown on pages")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(func=cmd_create_user)
 
     load = commands.add_parser(
-        "load-communes", help="load the province and its communes (Lạng Sơn, 2025) into the place tree",
+        "load-communes",
+        help="load the province and its communes (Lạng Sơn, 2025) into the place tree",
         description="Load the province and its communes after the 1/7/2025 reorganisation, with the units "
-        "each was made from. Safe to run again: existing units are kept.")
-    load.add_argument("--file", help="a JSON file in the same format as server/data/lang-son-communes-2025.json")
+        "each was made from. Safe to run again: existing units are kept.",
+    )
+    load.add_argument(
+        "--file", help="a JSON file in the same format as server/data/lang-son-communes-2025.json"
+    )
     load.set_defaults(func=cmd_load_communes)
     return parser
 

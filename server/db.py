@@ -85,5 +85,9 @@ def alembic_config(settings: Settings) -> Config:
 def migrate(settings: Settings) -> None:
     """Bring the database schema up to date (safe to run at every start)."""
     if settings.is_sqlite:
-        make_engine(settings).dispose()  # creates the data folder
+        # Creates the data folder and switches the file to WAL (a lasting property of the file).
+        engine = make_engine(settings)
+        with engine.connect():
+            pass
+        engine.dispose()
     command.upgrade(alembic_config(settings), "head")

@@ -209,9 +209,8 @@ def _check_in(
         if profile is None:
             raise AppError(ErrorCode.profile_required)
         _validate_profile(profile)
-        if method != CheckInMethod.manual:
-            if not valid_device_token(device_token):
-                new_token = device_token = new_device_token()
+        if method != CheckInMethod.manual and not valid_device_token(device_token):
+            new_token = device_token = new_device_token()
         participant = Participant(
             device_hash=device_hash(device_token)
             if device_token and method != CheckInMethod.manual
@@ -235,8 +234,12 @@ def _check_in(
                 raise
             new_token = None
     elif (earlier := existing_check_in(session, event.id or 0, participant.id or 0)) is not None:
-        raise AppError(ErrorCode.already_checked_in, check_in=earlier, participant=participant,
-                       checked_in_at=earlier.checked_in_at)
+        raise AppError(
+            ErrorCode.already_checked_in,
+            check_in=earlier,
+            participant=participant,
+            checked_in_at=earlier.checked_in_at,
+        )
 
     venue = session.get(Venue, event.venue_id)
     assert venue is not None, "events always have a venue (foreign key)"
@@ -266,11 +269,13 @@ def _check_in(
             return replay
         earlier = existing_check_in(session, event.id or 0, participant.id or 0)
         if earlier is not None:
-            raise AppError(ErrorCode.already_checked_in, check_in=earlier, participant=participant,
-                       checked_in_at=earlier.checked_in_at) from None
+            raise AppError(
+                ErrorCode.already_checked_in,
+                check_in=earlier,
+                participant=participant,
+                checked_in_at=earlier.checked_in_at,
+            ) from None
         raise
-    session.refresh(record)
-    session.refresh(participant)
     return CheckInResult(check_in=record, participant=participant, created=True, device_token=new_token)
 
 

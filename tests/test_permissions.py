@@ -1,0 +1,122 @@
+"""Walk every route: an anonymous visitor and an out-of-scope organizer are refused, and nothing changes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from server.auth import create_api_token
+from server.routes import api, checkin, events, pages, places, reports, staff
+from server.models import ApiToken, CheckIn, Event, OrgUnit, Role, Staff, Venue
+from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
+
+VALID_JSON = {
+    ("POST", "/api/v1/events/{event_id}/checkins"): {
+        "nonce": "walk-0000001", "profile": {"age_band": "60+", "gender": "male", "consent": True}},
+    ("PATCH", "/api/v1/events/{event_id}"): {"title": "Đổi tên"},
+}
+VALID_FORM = {"nonce": "walk-0000002", "age_band": "60+", "gender": "male", "consent": "yes", "name": "x",
+              "title": "x", "type": "contest", "date": "2026-04-21", "start_time": "08:00", "end_time": "09:00"}
+ROUTERS = (api, checkin, events, pages, places, reports, staff)
+# Routes anyone may use: the resident's check-in, the start page, login, language and health.
+PUBLIC = {
+    ("GET", "/"), ("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+    ("POST", "/lang"), ("GET", "/c"), ("GET", "/c/{code}"), ("POST", "/c/{code}"),
+    ("POST", "/api/v1/checkins"),
+}
+# What an organizer may open without any id in scope (they show only the organizer's own data).
+ORGANIZER_OPEN = {
+    ("GET", "/events"), ("GET", "/events/new"), ("POST", "/events"), ("GET", "/profile"),
+    ("POST", "/profile/tokens"), ("GET", "/api/v1/events"), ("POST", "/api/v1/events"),
+}
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves, from the routers it includes (each carries its full path)."""
+    found = []
+    for module in ROUTERS:
+        for route in module.router.routes:
+            if isinstance(route, APIRoute):
+                found.extend((method, route.path) for method in sorted(route.methods) if method != "HEAD")
+    return found
+
+
+def test_the_walk_covers_every_router_the_app_includes(app: FastAPI) -> None:
+    served = {path for _method, path in _routes(app)}
+    schema_paths = set(app.openapi()["paths"])
+    assert schema_paths <= served and "/events/{event_id}" in served and "/c/{code}" in served
+
+
+def _fill(path: str, ids: dict[str, int]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "year":
+            return "2026"
+        if name == "code":
+            return "ZZZZZZZZZZ"
+        return str(ids.get(name, ids["default"]))
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
+
+
+@pytest.fixture
+def world(session: Session) -> dict[str, object]:
+    tree = make_tree(session)
+    mine = make_venue(session, tree["commune"])
+    theirs = make_venue(session, tree["other"])
+    their_event = make_event(session, theirs)
+    make_event(session, mine)
+    other_staff = make_staff(session, Role.organizer, tree["other"])
+    token, _plain = create_api_token(session, other_staff, "theirs")
+    organizer = make_staff(session, Role.organizer, tree["commune"])
+    ids = {"default": their_event.id or 0, "event_id": their_event.id or 0, "token_id": token.id or 0,
+           "staff_id": other_staff.id or 0, "unit_id": tree["other"].id or 0, "venue_id": theirs.id or 0}
+    return {"ids": ids, "organizer": organizer}
+
+
+def _snapshot(session: Session) -> tuple[int, ...]:
+    return tuple(count_rows(session, model) for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken))
+
+
+def test_anonymous_visitor_is_refused_everywhere(app: FastAPI, client: TestClient, session: Session,
+                                                 world: dict) -> None:  # type: ignore[type-arg]
+    before = _snapshot(session)
+    checked = 0
+    for method, path in _routes(app):
+        if (method, path) in PUBLIC:
+            continue
+        response = client.request(method, _fill(path, world["ids"]), data={} if method != "GET" else None)
+        if path.startswith("/api/"):
+            assert response.status_code == 401, (method, path, response.status_code)
+        else:
+            assert response.status_code == 303, (method, path, response.status_code)
+            assert response.headers["location"].startswith("/login"), (method, path)
+        checked += 1
+    assert checked >= 20
+    assert _snapshot(session) == before
+
+
+def test_out_of_scope_organizer_is_refused_everywhere(app: FastAPI, client: TestClient, session: Session,
+                                                      world: dict) -> None:  # type: ignore[type-arg]
+    login(client, world["organizer"])
+    before = _snapshot(session)
+    checked = 0
+    for method, path in _routes(app):
+        if (method, path) in PUBLIC | ORGANIZER_OPEN:
+            continue
+        # Valid bodies, so that it is the scope (not validation) that refuses.
+        kwargs: dict[str, object] = {}
+        if path.startswith("/api/") and method != "GET":
+            kwargs["json"] = VALID_JSON.get((method, path), {})
+        elif method != "GET":
+            kwargs["data"] = VALID_FORM
+        response = client.request(method, _fill(path, world["ids"]), **kwargs)  # type: ignore[arg-type]
+        assert response.status_code in (403, 404), (method, path, response.status_code)
+        checked += 1
+    assert checked >= 15
+    assert _snapshot(session) == before
