@@ -29,7 +29,9 @@ TEMPLATES_DIR = ROOT / "templates"
 class Templates:
     """Renders a template in the request's language with the app's common context."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None, directory: Path = TEMPLATES_DIR) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, directory: Path = TEMPLATES_DIR
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self._demo: tuple[float, bool] = (float("-inf"), False)
@@ -62,6 +64,12 @@ class Templates:
         def clock(value: datetime) -> str:
             return local(value).strftime("%H:%M")
 
+        def stamp(value: datetime) -> str:
+            """HH:MM today, dd/mm/yyyy HH:MM on another day."""
+            if local(value).date() == datetime.now(tz).date():
+                return clock(value)
+            return f"{day(value)} {clock(value)}"
+
         def number(value: float | int | None) -> str:
             return "" if value is None else format_decimal(value, locale=locale)
 
@@ -73,14 +81,33 @@ class Templates:
         def choices(values: list[StrEnum]) -> list[tuple[str, str]]:
             return [(value.value, label(value)) for value in values]
 
-        env.filters.update(day=day, weekday_day=weekday_day, clock=clock, number=number, local=local,
-                           label=label, choices=choices)
-        env.globals.update(language=language, settings=self.settings, labels=labels, error_messages=MESSAGES,
-                           consent_version=CONSENT_VERSION)
+        env.filters.update(
+            day=day,
+            weekday_day=weekday_day,
+            clock=clock,
+            number=number,
+            local=local,
+            label=label,
+            choices=choices,
+            stamp=stamp,
+        )
+        env.globals.update(
+            language=language,
+            settings=self.settings,
+            labels=labels,
+            error_messages=MESSAGES,
+            consent_version=CONSENT_VERSION,
+        )
         return env
 
-    def render(self, request: Request, name: str, context: dict[str, Any] | None = None,
-               status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
         language = pick_language(request)
         template = self.envs[language].get_template(name)
         ctx = {

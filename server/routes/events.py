@@ -40,32 +40,53 @@ def _form_context(session: Session, staff: Staff, **extra: Any) -> dict[str, Any
 def _form_values(event: Event, settings: Settings) -> dict[str, str]:
     start, end = event.starts_at.astimezone(settings.tz), event.ends_at.astimezone(settings.tz)
     return {
-        "title": event.title, "type": event.type.value, "venue_id": str(event.venue_id),
-        "date": start.date().isoformat(), "start_time": start.strftime("%H:%M"),
+        "title": event.title,
+        "type": event.type.value,
+        "venue_id": str(event.venue_id),
+        "date": start.date().isoformat(),
+        "start_time": start.strftime("%H:%M"),
         "end_date": end.date().isoformat() if end.date() != start.date() else "",
-        "end_time": end.strftime("%H:%M"), "campaign": event.campaign.value,
+        "end_time": end.strftime("%H:%M"),
+        "campaign": event.campaign.value,
         "expected_audience": "" if event.expected_audience is None else str(event.expected_audience),
         "description": event.description,
     }
 
 
 @router.get("")
-def list_events(request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep,
-                q: str = "", when: str = "all", page: int = 1) -> Response:
+def list_events(
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    q: str = "",
+    when: str = "upcoming",
+    page: int = 1,
+) -> Response:
     rows, total = events.list_events(session, staff, query=q[:100], when=when, page=page)
-    context = {"rows": rows, "total": total, "q": q, "when": when, "page": page, "page_size": events.PAGE_SIZE}
+    context = {
+        "rows": rows,
+        "total": total,
+        "q": q,
+        "when": when,
+        "page": page,
+        "page_size": events.PAGE_SIZE,
+    }
     name = "events/_rows.html" if _is_fragment(request) else "events/list.html"
     return templates.render(request, name, context)
 
 
 @router.get("/new")
-def new_event(request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep) -> Response:
+def new_event(
+    request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
+) -> Response:
     return templates.render(request, "events/form.html", _form_context(session, staff, event=None))
 
 
 @router.post("")
-async def create_event(request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
-                       templates: TemplatesDep) -> Response:
+async def create_event(
+    request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
+) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         data = events.parse_form(form, settings.tz)
@@ -77,8 +98,14 @@ async def create_event(request: Request, staff: CurrentStaff, session: SessionDe
 
 
 @router.get("/{event_id}")
-def show_event(event_id: int, request: Request, staff: CurrentStaff, session: SessionDep,
-               settings: SettingsDep, templates: TemplatesDep) -> Response:
+def show_event(
+    event_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+) -> Response:
     event = events.get_event(session, staff, event_id)
     return templates.render(request, "events/show.html", _show_context(session, settings, event))
 
@@ -90,28 +117,48 @@ def _show_context(session: Session, settings: Settings, event: Event, **extra: A
     code = checkin.code_for(event, settings)
     opens_at, closes_at = checkin.check_in_window(event, settings)
     return {
-        "event": event, "venue": venue, "unit": unit,
-        "link": f"{settings.base_url}/c/{code}", "pretty_code": codes.pretty(code),
+        "event": event,
+        "venue": venue,
+        "unit": unit,
+        "link": f"{settings.base_url}/c/{code}",
+        "pretty_code": codes.pretty(code),
         "qr_svg": qr.render_svg(f"{settings.base_url}/c/{code}"),
-        "opens_at": opens_at, "closes_at": closes_at,
+        "opens_at": opens_at,
+        "closes_at": closes_at,
         "live": attendance.live_summary(session, event.id or 0),
-        "age_bands": list(AgeBand), "genders": list(Gender),
-        "nonce": checkin.new_nonce(), "form": {}, "error": None, "added": None,
+        "age_bands": list(AgeBand),
+        "genders": list(Gender),
+        "nonce": checkin.new_nonce(),
+        "form": {},
+        "error": None,
+        "added": None,
         **extra,
     }
 
 
 @router.get("/{event_id}/edit")
-def edit_event(event_id: int, request: Request, staff: CurrentStaff, session: SessionDep,
-               settings: SettingsDep, templates: TemplatesDep) -> Response:
+def edit_event(
+    event_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+) -> Response:
     event = events.get_event(session, staff, event_id)
     context = _form_context(session, staff, event=event, form=_form_values(event, settings))
     return templates.render(request, "events/form.html", context)
 
 
 @router.post("/{event_id}")
-async def update_event(event_id: int, request: Request, staff: CurrentStaff, session: SessionDep,
-                       settings: SettingsDep, templates: TemplatesDep) -> Response:
+async def update_event(
+    event_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+) -> Response:
     event = events.get_event(session, staff, event_id)
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
@@ -131,15 +178,22 @@ def cancel_event(event_id: int, staff: CurrentStaff, session: SessionDep) -> Res
 
 
 @router.get("/{event_id}/live")
-def live(event_id: int, request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep,
-         v: str = "") -> Response:
+def live(
+    event_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    v: str = "",
+) -> Response:
     """The live attendance fragment; 204 (htmx keeps what it shows) when nothing changed since version `v`."""
     event = events.get_event(session, staff, event_id)
     if v and attendance.live_version(session, event.id or 0) == v:
         return Response(status_code=204)
     summary = attendance.live_summary(session, event.id or 0)
-    return templates.render(request, "events/_live.html", {"event": event, "live": summary},
-                            headers={"Cache-Control": "no-store"})
+    return templates.render(
+        request, "events/_live.html", {"event": event, "live": summary}, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post("/{event_id}/checkins")
@@ -163,16 +217,31 @@ def add_check_in(
     added = None
     try:
         try:
-            profile = Profile(age_band=AgeBand(age_band), gender=Gender(gender), name=name.strip() or None,
-                              consent=consent == "yes")
+            profile = Profile(
+                age_band=AgeBand(age_band),
+                gender=Gender(gender),
+                name=name.strip() or None,
+                consent=consent == "yes",
+            )
         except ValueError:
             raise AppError(ErrorCode.profile_required) from None
-        added = checkin.check_in(session, settings, event=event, nonce=nonce, method=CheckInMethod.manual,
-                                 profile=profile, recorded_by_id=staff.id).check_in
+        added = checkin.check_in(
+            session,
+            settings,
+            event=event,
+            nonce=nonce,
+            method=CheckInMethod.manual,
+            profile=profile,
+            recorded_by_id=staff.id,
+        ).check_in
     except AppError as failure:
-        if failure.code not in (ErrorCode.profile_required, ErrorCode.consent_required,
-                                ErrorCode.name_not_allowed_for_child, ErrorCode.invalid_input,
-                                ErrorCode.event_cancelled):
+        if failure.code not in (
+            ErrorCode.profile_required,
+            ErrorCode.consent_required,
+            ErrorCode.name_not_allowed_for_child,
+            ErrorCode.invalid_input,
+            ErrorCode.event_cancelled,
+        ):
             raise
         error = failure.code
     if not _is_fragment(request) and error is None:
@@ -183,8 +252,14 @@ def add_check_in(
 
 
 @router.get("/{event_id}/poster")
-def poster(event_id: int, request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep,
-           templates: TemplatesDep) -> Response:
+def poster(
+    event_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+) -> Response:
     """A printable A4 poster: title, time, place, the QR code and the code to type."""
     event = events.get_event(session, staff, event_id)
     context = _show_context(session, settings, event)
@@ -199,18 +274,22 @@ def poster(event_id: int, request: Request, staff: CurrentStaff, session: Sessio
     unit = context["unit"]
     parent = session.get(OrgUnit, unit.parent_id) if unit and unit.parent_id else None
     place = ", ".join(u.name for u in (unit, parent) if u is not None and u.kind != "province")
-    svg = qr.render_poster_svg(qr.Poster(
-        url=context["link"],
-        title=event.title,
-        when=when,
-        venue=context["venue"].name,
-        place=place,
-        short_code=context["pretty_code"],
-        heading=gettext(language, "CHECK IN"),
-        scan_hint=gettext(language, "Open your phone's camera and scan this code"),
-        type_hint=gettext(language, "Cannot scan? Open %(site)s/c and type the code:") % {"site": site},
-        footer=gettext(language, "No app or account needed. Your data is used only to count participation."),
-    ))
+    svg = qr.render_poster_svg(
+        qr.Poster(
+            url=context["link"],
+            title=event.title,
+            when=when,
+            venue=context["venue"].name,
+            place=place,
+            short_code=context["pretty_code"],
+            heading=gettext(language, "CHECK IN"),
+            scan_hint=gettext(language, "Open your phone's camera and scan this code"),
+            type_hint=gettext(language, "Cannot scan? Open %(site)s/c and type the code:") % {"site": site},
+            footer=gettext(
+                language, "No app or account needed. Your data is used only to count participation."
+            ),
+        )
+    )
     return templates.render(request, "events/poster.html", {**context, "poster_svg": svg})
 
 
@@ -218,14 +297,19 @@ def poster(event_id: int, request: Request, staff: CurrentStaff, session: Sessio
 def qr_svg(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
     event = events.get_event(session, staff, event_id)
     link = f"{settings.base_url}/c/{checkin.code_for(event, settings)}"
-    return Response(qr.render_svg(link), media_type="image/svg+xml",
-                    headers={"Content-Disposition": f'attachment; filename="diemdanh-{event.id}.svg"'})
+    return Response(
+        qr.render_svg(link),
+        media_type="image/svg+xml",
+        headers={"Content-Disposition": f'attachment; filename="diemdanh-{event.id}.svg"'},
+    )
 
 
 @router.get("/{event_id}/qr.png")
 def qr_png(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
     event = events.get_event(session, staff, event_id)
     link = f"{settings.base_url}/c/{checkin.code_for(event, settings)}"
-    return Response(qr.render_png(link, box_size=16), media_type="image/png",
-                    headers={"Content-Disposition": f'attachment; filename="diemdanh-{event.id}.png"'})
-
+    return Response(
+        qr.render_png(link, box_size=16),
+        media_type="image/png",
+        headers={"Content-Disposition": f'attachment; filename="diemdanh-{event.id}.png"'},
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -55,7 +55,7 @@ def parse_form(form: Mapping[str, str], tz: ZoneInfo) -> EventInput:
     """Read the event form (local date and times) into an EventInput, collecting every field's error."""
     errors: dict[str, str] = {}
 
-    def pick(name: str, kind: type, message: str) -> object:
+    def pick(name: str, kind: Callable[[str], object], message: str) -> object:
         raw = (form.get(name) or "").strip()
         try:
             return kind(raw)

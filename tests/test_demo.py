@@ -1,0 +1,123 @@
+"""The demo data set. A build takes seconds, so one test builds it once per backend and checks each fact."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, SQLModel, col, select
+
+from server.auth import authenticate
+from server.config import Settings
+from server.models import (
+    CheckIn,
+    CheckInAttempt,
+    CheckInMethod,
+    Event,
+    EventStatus,
+    Meta,
+    OrgUnit,
+    Participant,
+    UnitKind,
+    Venue,
+    VenueType,
+)
+from server.services import demo
+from server.services.checkin import check_in_window, code_for, event_from_code
+
+# 23:30 in Lạng Sơn on the first day of Tết 2026: a quiet month and a late hour, and the demo still has an
+# event open for check-in.
+NOW = datetime(2026, 2, 17, 16, 30, tzinfo=UTC)
+SIX_COMMUNES = ("Xã Văn Quan", "Xã Điềm He", "Xã Yên Phúc", "Xã Tri Lễ", "Xã Tân Đoàn", "Xã Khánh Khê")
+
+
+def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session, settings: Settings) -> None:
+    assert not demo.has_data(session)
+    logins = demo.build(session, settings, now=NOW)
+    session.commit()
+    assert demo.has_data(session)
+    meta = session.get(Meta, "demo")
+    assert meta is not None and meta.value == "1"
+
+    _check_logins(session, logins)
+    _check_places(session)
+    events = {e.id: e for e in session.exec(select(Event)).all()}
+    check_ins = list(session.exec(select(CheckIn)).all())
+    _check_check_ins(session, settings, events, check_ins)
+    _check_open_and_upcoming(session, settings, events, check_ins)
+
+    demo.wipe(session)
+    assert not demo.has_data(session)
+    for table in SQLModel.metadata.sorted_tables:
+        assert session.exec(select(func.count()).select_from(table)).one() == 0, table.name
+
+
+def _check_logins(session: Session, logins: list[tuple[str, str, str]]) -> None:
+    usernames = {username for username, _, _ in logins}
+    assert {"admin", "vanquan", "thuvien.vanquan", "nvh.trile"} <= usernames
+    assert {role for _, _, role in logins} == {"admin", "office", "organizer"}
+    for username, password, role in logins:
+        assert len(password) >= 10
+        assert authenticate(session, username, password).role.value == role
+
+
+def _check_places(session: Session) -> None:
+    venue_types = {venue.type for venue in session.exec(select(Venue)).all()}
+    assert venue_types == set(VenueType)
+    province = session.exec(select(OrgUnit).where(OrgUnit.kind == UnitKind.province)).one()
+    assert (province.code, province.code_system) == ("20", "gso")
+    for name in SIX_COMMUNES:
+        commune = session.exec(select(OrgUnit).where(OrgUnit.name == name)).one()
+        villages = session.exec(select(OrgUnit).where(OrgUnit.parent_id == commune.id)).all()
+        assert 4 <= len(villages) <= 7, name
+        assert all(v.kind == UnitKind.village and v.path.startswith(commune.path) for v in villages)
+
+
+def _check_check_ins(
+    session: Session, settings: Settings, events: dict[int | None, Event], check_ins: list[CheckIn]
+) -> None:
+    assert 2000 <= len(check_ins) <= 6000
+    people = {c.participant_id for c in check_ins}
+    assert len(people) < len(check_ins) / 2, "many people come back"
+    # Every check-in went through the service (it logs each attempt), and none was refused.
+    outcomes = Counter(session.exec(select(CheckInAttempt.outcome)).all())
+    assert outcomes == {"accepted": len(check_ins)}
+    for c in check_ins:
+        event = events[c.event_id]
+        assert event.status == EventStatus.scheduled
+        assert event.starts_at <= c.checked_in_at <= min(event.ends_at, NOW)
+
+    months = Counter(c.checked_in_at.astimezone(settings.tz).strftime("%Y-%m") for c in check_ins)
+    assert {NOW.year - 1, NOW.year} <= {int(month[:4]) for month in months}
+    for back in range(1, 13):  # each of the 12 months before NOW's
+        year, month = divmod(NOW.year * 12 + NOW.month - 1 - back, 12)
+        assert months[f"{year}-{month + 1:02d}"] > 0, (year, month + 1)
+    assert months["2025-04"] > 3 * months["2025-02"] and months["2025-10"] > 2 * months["2025-07"]
+
+    manual = [c for c in check_ins if c.method == CheckInMethod.manual]
+    assert 0 < len(manual) < len(check_ins) / 4
+    assert all(c.recorded_by_id is not None for c in manual)
+    no_phone = session.exec(select(Participant).where(col(Participant.device_hash).is_(None))).all()
+    assert {c.participant_id for c in manual} == {p.id for p in no_phone}
+    named = session.exec(select(Participant).where(col(Participant.name).is_not(None))).all()
+    assert named and not any(p.age_band.is_child for p in named)
+
+    cancelled = [e for e in events.values() if e.status == EventStatus.cancelled]
+    assert 1 <= len(cancelled) <= 2
+    assert not {e.id for e in cancelled} & {c.event_id for c in check_ins}
+
+
+def _check_open_and_upcoming(
+    session: Session, settings: Settings, events: dict[int | None, Event], check_ins: list[CheckIn]
+) -> None:
+    scheduled = [e for e in events.values() if e.status == EventStatus.scheduled]
+    windows = {e.id: check_in_window(e, settings) for e in scheduled}
+    open_now = [events[i] for i, (opens, closes) in windows.items() if opens <= NOW <= closes]
+    assert open_now, "an event is open for check-in when the demo is built"
+    for event in open_now:
+        assert event_from_code(session, settings, code_for(event, settings), now=NOW).id == event.id
+    upcoming = [e for e in events.values() if e.starts_at > NOW]
+    assert upcoming and all(e.starts_at < NOW + timedelta(days=22) for e in upcoming)
+    assert not {e.id for e in upcoming} & {c.event_id for c in check_ins}
+    assert all(e.expected_audience for e in events.values())
