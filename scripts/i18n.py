@@ -16,9 +16,23 @@ KEYWORDS = ["-k", "N_", "-k", "_", "-k", "gettext:2", "-k", "ngettext:1,2"]
 
 def extract(output: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(ROOT / "babel.cfg"), *KEYWORDS,
-         "--no-location", "--omit-header", "-o", str(output), "."],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            *KEYWORDS,
+            "--no-location",
+            "--omit-header",
+            "-o",
+            str(output),
+            ".",
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
 
 

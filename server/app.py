@@ -46,8 +46,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.templates = templates
 
-    for router in (pages.router, checkin.router, events.router, places.router, reports.router, staff.router,
-                   api.router):
+    for router in (
+        pages.router,
+        checkin.router,
+        events.router,
+        places.router,
+        reports.router,
+        staff.router,
+        api.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
@@ -57,8 +64,9 @@ def create_app(settings: Settings) -> FastAPI:
         if _wants_json(request):
             title = gettext(pick_language(request), MESSAGES[code])
             return 403, [(b"content-type", PROBLEM_JSON.encode())], problem_body(403, code, title)
-        page = templates.render(request, "errors/error.html", {"code": code, "message": MESSAGES[code]},
-                                status_code=403)
+        page = templates.render(
+            request, "errors/error.html", {"code": code, "message": MESSAGES[code]}, status_code=403
+        )
         return 403, [(b"content-type", b"text/html; charset=utf-8")], bytes(page.body)
 
     app.add_middleware(SecurityMiddleware, settings=settings, refuse=refuse_csrf)
@@ -87,7 +95,11 @@ def _wants_json(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, templates: Templates, code: ErrorCode, status: int, detail: str | None,
+    request: Request,
+    templates: Templates,
+    code: ErrorCode,
+    status: int,
+    detail: str | None,
     extra: dict[str, Any],
 ) -> Response:
     """A coded refusal as a problem document (API) or a page in the visitor's language."""

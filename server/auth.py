@@ -82,7 +82,10 @@ def staff_from_session_cookie(
     now = now or utcnow()
     try:
         claims = jwt.decode(
-            token, settings.secret_key, algorithms=["HS256"], options={"verify_exp": False, "require": ["sid"]}
+            token,
+            settings.secret_key,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "require": ["sid"]},
         )
     except jwt.InvalidTokenError:
         return None
@@ -126,8 +129,12 @@ def _token_hash(token: str) -> str:
 def create_api_token(session: Session, staff: Staff, name: str) -> tuple[ApiToken, str]:
     """A new bearer token; the plain value is returned once and only its hash is stored."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(staff_id=staff.id or 0, name=name.strip()[:100] or "API", prefix=plain[:10],
-                      token_hash=_token_hash(plain))
+    record = ApiToken(
+        staff_id=staff.id or 0,
+        name=name.strip()[:100] or "API",
+        prefix=plain[:10],
+        token_hash=_token_hash(plain),
+    )
     session.add(record)
     session.commit()
     session.refresh(record)

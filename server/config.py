@@ -86,7 +86,9 @@ class Settings:
             try:
                 values[name] = kind(raw)
             except ValueError as exc:
-                raise SettingsError(f"DIEMDANH_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+                raise SettingsError(
+                    f"DIEMDANH_{name.upper()}={raw!r} is not a valid {kind.__name__}"
+                ) from exc
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

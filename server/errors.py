@@ -56,7 +56,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.csrf_failed: N_("This request came from another site and was refused."),
     ErrorCode.invalid_input: N_("Some of the information is not valid. Please check the form."),
     ErrorCode.invalid_credentials: N_("Wrong username or password."),
-    ErrorCode.code_invalid: N_("This check-in code is not valid. Please scan the QR code on the poster again."),
+    ErrorCode.code_invalid: N_(
+        "This check-in code is not valid. Please scan the QR code on the poster again."
+    ),
     ErrorCode.code_expired: N_("Check-in for this event has closed."),
     ErrorCode.code_not_yet_valid: N_("Check-in for this event has not opened yet."),
     ErrorCode.event_cancelled: N_("This event has been cancelled."),

@@ -37,6 +37,7 @@ def translations(language: str) -> NullTranslations:
         for message in catalog:
             if message.id and message.string:
                 merged[message.id] = message
+    assert merged is not None
     buffer = io.BytesIO()
     write_mo(buffer, merged)
     buffer.seek(0)

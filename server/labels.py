@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from server.errors import N_
 from server.models import AgeBand, Campaign, EventStatus, EventType, Gender, Role, UnitKind, VenueType
@@ -71,7 +72,7 @@ EVENT_STATUSES: dict[EventStatus, str] = {
     EventStatus.cancelled: N_("Cancelled"),
 }
 
-ALL: dict[type[StrEnum], dict] = {  # type: ignore[type-arg]
+ALL: dict[type[StrEnum], dict[Any, str]] = {
     VenueType: VENUE_TYPES,
     EventType: EVENT_TYPES,
     Campaign: CAMPAIGNS,

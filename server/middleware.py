@@ -1,4 +1,4 @@
-"""One pure ASGI middleware (cheap on the check-in hot path): CSRF refusal, security headers, cookie renewal."""
+"""One pure ASGI middleware (cheap on the check-in hot path): CSRF, security headers, cookie renewal."""
 
 from __future__ import annotations
 
@@ -60,8 +60,13 @@ class SecurityMiddleware:
         headers = dict(scope["headers"])
         if scope["method"] in UNSAFE_METHODS and cross_origin(headers, self.allowed_origins):
             status, extra_headers, body = self.refuse(scope)
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [*extra_headers, *_SECURITY_HEADERS]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [*extra_headers, *_SECURITY_HEADERS],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         state = scope.setdefault("state", {})

@@ -94,11 +94,16 @@ class CheckInMethod(StrEnum):
     api = "api"
 
 
-def _enum(kind: type[StrEnum]) -> Column:  # type: ignore[type-arg]
+def _enum(kind: type[StrEnum]) -> Column:
     # Stored as the value in a VARCHAR (no native ENUM, no CHECK), so adding a value needs no migration.
     return Column(
-        SAEnum(kind, native_enum=False, create_constraint=False, length=32,
-               values_callable=lambda members: [m.value for m in members]),
+        SAEnum(
+            kind,
+            native_enum=False,
+            create_constraint=False,
+            length=32,
+            values_callable=lambda members: [m.value for m in members],
+        ),
         nullable=False,
     )
 

@@ -41,8 +41,9 @@ def _store(session: Session, row: Any) -> Any:
     return row
 
 
-def make_unit(session: Session, kind: UnitKind = UnitKind.commune, parent: OrgUnit | None = None,
-              **overrides: Any) -> OrgUnit:
+def make_unit(
+    session: Session, kind: UnitKind = UnitKind.commune, parent: OrgUnit | None = None, **overrides: Any
+) -> OrgUnit:
     n = next(_seq)
     values: dict[str, Any] = {
         "kind": kind,
@@ -79,8 +80,9 @@ def make_venue(session: Session, unit: OrgUnit | None = None, **overrides: Any) 
     return _store(session, Venue(**values))
 
 
-def make_staff(session: Session, role: Role = Role.organizer, unit: OrgUnit | None = None,
-               **overrides: Any) -> Staff:
+def make_staff(
+    session: Session, role: Role = Role.organizer, unit: OrgUnit | None = None, **overrides: Any
+) -> Staff:
     values: dict[str, Any] = {
         "username": f"user{next(_seq)}",
         "full_name": "Nguyễn Thị Thử",
@@ -92,8 +94,9 @@ def make_staff(session: Session, role: Role = Role.organizer, unit: OrgUnit | No
     return _store(session, Staff(**values))
 
 
-def make_event(session: Session, venue: Venue | None = None, *, starts_at: datetime | None = None,
-               **overrides: Any) -> Event:
+def make_event(
+    session: Session, venue: Venue | None = None, *, starts_at: datetime | None = None, **overrides: Any
+) -> Event:
     if venue is None:
         venue = make_venue(session)
     starts_at = starts_at or datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)

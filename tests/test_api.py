@@ -20,7 +20,12 @@ def _bearer(session: Session, role: Role = Role.organizer) -> tuple[dict[str, st
     _record, token = create_api_token(session, staff, "test")
     venue = make_venue(session, tree["village"])
     other = make_venue(session, tree["other"])
-    return {"Authorization": f"Bearer {token}"}, {**tree, "staff": staff, "venue": venue, "other_venue": other}
+    return {"Authorization": f"Bearer {token}"}, {
+        **tree,
+        "staff": staff,
+        "venue": venue,
+        "other_venue": other,
+    }
 
 
 def test_openapi_schema_lists_the_api(client: TestClient) -> None:
@@ -43,21 +48,33 @@ def test_revoked_or_unknown_token_is_refused(client: TestClient) -> None:
 
 def test_create_and_list_events_with_a_token(client: TestClient, session: Session) -> None:
     headers, world = _bearer(session)
-    body = {"title": "Cuộc thi Giới thiệu sách", "type": "contest", "venue_id": world["venue"].id,
-            "starts_at": "2026-04-23T08:00:00+07:00", "ends_at": "2026-04-23T11:00:00+07:00",
-            "campaign": "world_book_day"}
+    body = {
+        "title": "Cuộc thi Giới thiệu sách",
+        "type": "contest",
+        "venue_id": world["venue"].id,
+        "starts_at": "2026-04-23T08:00:00+07:00",
+        "ends_at": "2026-04-23T11:00:00+07:00",
+        "campaign": "world_book_day",
+    }
     created = client.post("/api/v1/events", json=body, headers=headers)
     assert created.status_code == 201, created.text
     event = created.json()
-    assert event["starts_at"].startswith("2026-04-23T01:00:00") and event["checkin_url"].endswith(event["checkin_code"])
+    assert event["starts_at"].startswith("2026-04-23T01:00:00") and event["checkin_url"].endswith(
+        event["checkin_code"]
+    )
     listed = client.get("/api/v1/events", headers=headers).json()
     assert listed["total"] == 1 and listed["items"][0]["title"] == "Cuộc thi Giới thiệu sách"
 
 
 def test_invalid_event_is_a_422_problem_and_stores_nothing(client: TestClient, session: Session) -> None:
     headers, world = _bearer(session)
-    body = {"title": "X", "type": "contest", "venue_id": world["venue"].id,
-            "starts_at": "2026-04-23T08:00:00+07:00", "ends_at": "2026-04-23T07:00:00+07:00"}
+    body = {
+        "title": "X",
+        "type": "contest",
+        "venue_id": world["venue"].id,
+        "starts_at": "2026-04-23T08:00:00+07:00",
+        "ends_at": "2026-04-23T07:00:00+07:00",
+    }
     response = client.post("/api/v1/events", json=body, headers=headers)
     assert response.status_code == 422 and response.json()["code"] == "invalid_input"
     assert "ends_at" in str(response.json()) or "end_time" in response.json().get("fields", {})
@@ -84,7 +101,10 @@ def test_patch_changes_only_given_fields(client: TestClient, session: Session) -
 def test_staff_check_in_is_idempotent_by_nonce(client: TestClient, session: Session) -> None:
     headers, world = _bearer(session)
     event = make_event(session, world["venue"])
-    body = {"nonce": "offline-queue-0001", "profile": {"age_band": "60+", "gender": "female", "consent": True}}
+    body = {
+        "nonce": "offline-queue-0001",
+        "profile": {"age_band": "60+", "gender": "female", "consent": True},
+    }
     first = client.post(f"/api/v1/events/{event.id}/checkins", json=body, headers=headers)
     again = client.post(f"/api/v1/events/{event.id}/checkins", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 200)
@@ -98,8 +118,11 @@ def test_back_dated_check_in_is_accepted(client: TestClient, session: Session) -
     headers, world = _bearer(session)
     event = make_event(session, world["venue"])
     when = (event.starts_at + timedelta(minutes=10)).isoformat()
-    body = {"nonce": "paper-list-0001", "checked_in_at": when,
-            "profile": {"age_band": "25-59", "gender": "male", "consent": True}}
+    body = {
+        "nonce": "paper-list-0001",
+        "checked_in_at": when,
+        "profile": {"age_band": "25-59", "gender": "male", "consent": True},
+    }
     response = client.post(f"/api/v1/events/{event.id}/checkins", json=body, headers=headers)
     assert response.status_code == 201
     assert datetime.fromisoformat(response.json()["checked_in_at"]) == event.starts_at + timedelta(minutes=10)
@@ -109,13 +132,18 @@ def test_future_check_in_is_refused(client: TestClient, session: Session) -> Non
     headers, world = _bearer(session)
     event = make_event(session, world["venue"])
     when = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    body = {"nonce": "future-0001", "checked_in_at": when,
-            "profile": {"age_band": "25-59", "gender": "male", "consent": True}}
+    body = {
+        "nonce": "future-0001",
+        "checked_in_at": when,
+        "profile": {"age_band": "25-59", "gender": "male", "consent": True},
+    }
     response = client.post(f"/api/v1/events/{event.id}/checkins", json=body, headers=headers)
     assert response.status_code == 422 and count_rows(session, CheckIn) == 0
 
 
-def test_public_check_in_uses_the_same_rules(client: TestClient, session: Session, settings: Settings) -> None:
+def test_public_check_in_uses_the_same_rules(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     event = make_event(session)
     code = code_for(event, settings)
     no_consent = {"code": code, "nonce": "public-00001", "profile": {"age_band": "6-11", "gender": "male"}}
@@ -124,8 +152,10 @@ def test_public_check_in_uses_the_same_rules(client: TestClient, session: Sessio
     body = {**no_consent, "profile": {"age_band": "6-11", "gender": "male", "consent": True}}
     first = client.post("/api/v1/checkins", json=body)
     assert first.status_code == 201 and first.json()["device_token"]
-    second = client.post("/api/v1/checkins", json={"code": code, "nonce": "public-00002",
-                                                   "device_token": first.json()["device_token"]})
+    second = client.post(
+        "/api/v1/checkins",
+        json={"code": code, "nonce": "public-00002", "device_token": first.json()["device_token"]},
+    )
     assert second.status_code == 409 and second.json()["code"] == "already_checked_in"
     assert second.json()["checked_in_at"].startswith(first.json()["checked_in_at"][:19])
     forged = client.post("/api/v1/checkins", json={**body, "code": code[:-2] + "00", "nonce": "public-00003"})

@@ -8,7 +8,6 @@ import jwt
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from server import auth
 from server.config import Settings
 from server.models import Role, StaffSession, utcnow
 from tests.factories import PASSWORD, login, make_staff
@@ -16,7 +15,9 @@ from tests.factories import PASSWORD, login, make_staff
 
 def test_login_sets_a_hardened_session_cookie(client: TestClient, session: Session) -> None:
     staff = make_staff(session, Role.admin)
-    response = client.post("/login", data={"username": staff.username, "password": PASSWORD, "next": "/profile"})
+    response = client.post(
+        "/login", data={"username": staff.username, "password": PASSWORD, "next": "/profile"}
+    )
     assert response.status_code == 303 and response.headers["location"] == "/profile"
     cookie = response.headers["set-cookie"]
     assert "dd_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
@@ -33,8 +34,9 @@ def test_wrong_password_is_refused_in_vietnamese(client: TestClient, session: Se
 
 def test_login_never_redirects_to_another_site(client: TestClient, session: Session) -> None:
     staff = make_staff(session, Role.admin)
-    response = client.post("/login", data={"username": staff.username, "password": PASSWORD,
-                                           "next": "//evil.example/x"})
+    response = client.post(
+        "/login", data={"username": staff.username, "password": PASSWORD, "next": "//evil.example/x"}
+    )
     assert response.headers["location"] == "/events"
 
 
@@ -58,8 +60,9 @@ def test_deactivated_staff_is_logged_out(client: TestClient, session: Session) -
     assert client.get("/profile").status_code == 303
 
 
-def test_expired_token_is_renewed_while_the_session_lives(client: TestClient, session: Session,
-                                                          settings: Settings) -> None:
+def test_expired_token_is_renewed_while_the_session_lives(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     staff = make_staff(session, Role.admin)
     login(client, staff)
     claims = jwt.decode(client.cookies["dd_session"], settings.secret_key, algorithms=["HS256"])
@@ -97,8 +100,11 @@ def test_cross_site_form_post_is_refused(client: TestClient, session: Session) -
     for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
         response = client.post("/profile/tokens", data={"name": "x"}, headers=headers)
         assert response.status_code == 403 and "trang web khác" in response.text
-    same = client.post("/profile/tokens", data={"name": "x"},
-                       headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"})
+    same = client.post(
+        "/profile/tokens",
+        data={"name": "x"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
+    )
     assert same.status_code == 200
 
 

@@ -19,7 +19,6 @@ def _nonce(html: str) -> str:
     return match.group(1)
 
 
-
 def _first_time(client: TestClient, url: str, **fields: str) -> object:
     page = client.get(url)
     data = {"nonce": _nonce(page.text), "age_band": "12-15", "gender": "female", "consent": "yes", **fields}
@@ -53,7 +52,9 @@ def test_first_check_in_sets_device_cookie_and_second_scan_says_already(
     assert count_rows(session, CheckIn) == 1
 
 
-def test_returning_phone_gets_one_tap_at_next_event(client: TestClient, session: Session, settings: Settings) -> None:
+def test_returning_phone_gets_one_tap_at_next_event(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     first, second = make_event(session), make_event(session)
     _first_time(client, f"/c/{code_for(first, settings)}")
     url = f"/c/{code_for(second, settings)}"
@@ -64,7 +65,9 @@ def test_returning_phone_gets_one_tap_at_next_event(client: TestClient, session:
     assert count_rows(session, Participant) == 1 and count_rows(session, CheckIn) == 2
 
 
-def test_device_token_from_local_storage_is_accepted(client: TestClient, session: Session, settings: Settings) -> None:
+def test_device_token_from_local_storage_is_accepted(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     first, second = make_event(session), make_event(session)
     _first_time(client, f"/c/{code_for(first, settings)}")
     token = client.cookies["dd_device"]
@@ -103,17 +106,24 @@ def test_bad_age_band_is_a_form_error(client: TestClient, session: Session, sett
     assert count_rows(session, CheckIn) == 0
 
 
-def test_htmx_post_returns_the_fragment_only(client: TestClient, session: Session, settings: Settings) -> None:
+def test_htmx_post_returns_the_fragment_only(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     event = make_event(session)
     url = f"/c/{code_for(event, settings)}"
     page = client.get(url)
-    done = client.post(url, headers={"HX-Request": "true"},
-                       data={"nonce": _nonce(page.text), "age_band": "60+", "gender": "male", "consent": "yes"})
+    done = client.post(
+        url,
+        headers={"HX-Request": "true"},
+        data={"nonce": _nonce(page.text), "age_band": "60+", "gender": "male", "consent": "yes"},
+    )
     assert done.text.lstrip().startswith('<section id="checkin">')
     assert "<html" not in done.text
 
 
-def test_forged_code_gets_a_clear_vietnamese_page(client: TestClient, session: Session, settings: Settings) -> None:
+def test_forged_code_gets_a_clear_vietnamese_page(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     event = make_event(session)
     code = code_for(event, settings)
     forged = code[:-1] + ("0" if code[-1] != "0" else "1")
@@ -141,7 +151,9 @@ def test_typed_code_with_dashes_and_lowercase_finds_the_event(
     assert response.status_code == 303 and response.headers["location"] == f"/c/{code}"
 
 
-def test_english_is_chosen_by_browser_language(client: TestClient, session: Session, settings: Settings) -> None:
+def test_english_is_chosen_by_browser_language(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
     event = make_event(session)
     page = client.get(f"/c/{code_for(event, settings)}", headers={"Accept-Language": "en-GB,en;q=0.9"})
     assert 'lang="en"' in page.text and "Check in" in page.text
@@ -151,7 +163,10 @@ def test_cross_site_post_is_refused(client: TestClient, session: Session, settin
     event = make_event(session)
     url = f"/c/{code_for(event, settings)}"
     page = client.get(url)
-    refused = client.post(url, headers={"Sec-Fetch-Site": "cross-site"},
-                          data={"nonce": _nonce(page.text), "age_band": "60+", "gender": "male", "consent": "yes"})
+    refused = client.post(
+        url,
+        headers={"Sec-Fetch-Site": "cross-site"},
+        data={"nonce": _nonce(page.text), "age_band": "60+", "gender": "male", "consent": "yes"},
+    )
     assert refused.status_code == 403
     assert count_rows(session, CheckIn) == 0

@@ -42,22 +42,30 @@ def test_short_secret_is_refused() -> None:
 
 
 def test_values_are_read_and_typed() -> None:
-    settings = Settings.from_env({
-        "DIEMDANH_SECRET_KEY": SECRET,
-        "DIEMDANH_BASE_URL": "https://diemdanh.example.vn/",
-        "DIEMDANH_PORT": "9000",
-        "DIEMDANH_CHECKIN_MARGIN_MINUTES": "30",
-        "DIEMDANH_DATA_DIR": "/tmp/dd",
-    })
+    settings = Settings.from_env(
+        {
+            "DIEMDANH_SECRET_KEY": SECRET,
+            "DIEMDANH_BASE_URL": "https://diemdanh.example.vn/",
+            "DIEMDANH_PORT": "9000",
+            "DIEMDANH_CHECKIN_MARGIN_MINUTES": "30",
+            "DIEMDANH_DATA_DIR": "/tmp/dd",
+        }
+    )
     assert settings.base_url == "https://diemdanh.example.vn" and settings.secure_cookies
     assert settings.port == 9000 and settings.checkin_margin_minutes == 30
     assert settings.database_url == f"sqlite:///{Path('/tmp/dd') / 'diemdanh.sqlite3'}"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("DIEMDANH_PORT", "tám nghìn"), ("DIEMDANH_TIMEZONE", "Mars/Olympus"), ("DIEMDANH_BASE_URL", "diemdanh.vn"),
-    ("DIEMDANH_ENV", "staging"), ("DIEMDANH_CHECKIN_MARGIN_MINUTES", "-5"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DIEMDANH_PORT", "tám nghìn"),
+        ("DIEMDANH_TIMEZONE", "Mars/Olympus"),
+        ("DIEMDANH_BASE_URL", "diemdanh.vn"),
+        ("DIEMDANH_ENV", "staging"),
+        ("DIEMDANH_CHECKIN_MARGIN_MINUTES", "-5"),
+    ],
+)
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({"DIEMDANH_SECRET_KEY": SECRET, name: value})
@@ -65,13 +73,15 @@ def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -
 
 def test_cli_refuses_to_start_with_the_default_secret(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "DIEMDANH_ENV": "production", "DIEMDANH_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "server", "migrate"], env=env, capture_output=True, text=True,
-                            cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "migrate"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 2 and "DIEMDANH_SECRET_KEY" in result.stderr
 
 
 @pytest.mark.parametrize("command", ["serve", "migrate", "demo", "create-user", "load-communes"])
 def test_every_command_explains_itself(command: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "server", command, "--help"], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "server", command, "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert result.returncode == 0 and "usage: diemdanh" in result.stdout and len(result.stdout) > 150

@@ -1,4 +1,4 @@
-"""Organizer event screens through real HTTP: create, validate, edit, cancel, search, live, manual check-in."""
+"""Organizer event screens through HTTP: create, validate, edit, cancel, search, live, manual check-in."""
 
 from __future__ import annotations
 
@@ -46,7 +46,13 @@ def test_create_event_stores_local_times_as_utc(client: TestClient, session: Ses
 
 def test_event_form_errors_are_shown_and_nothing_is_stored(client: TestClient, session: Session) -> None:
     world = _organizer(session, client)
-    bad = {**FORM, "venue_id": str(world["venue"].id), "title": " ", "end_time": "07:00", "date": "21/04/2026"}
+    bad = {
+        **FORM,
+        "venue_id": str(world["venue"].id),
+        "title": " ",
+        "end_time": "07:00",
+        "date": "21/04/2026",
+    }
     response = client.post("/events", data=bad)
     assert response.status_code == 422
     assert "Nhập tên sự kiện." in response.text and "Nhập ngày." in response.text
@@ -73,8 +79,10 @@ def test_edit_event_changes_it_and_its_code(client: TestClient, session: Session
     old_code = code_for(event, settings)
     form = client.get(f"/events/{event.id}/edit")
     assert form.status_code == 200 and event.title in form.text
-    response = client.post(f"/events/{event.id}", data={**FORM, "venue_id": str(world["venue"].id),
-                                                         "title": "Cuộc thi Đại sứ văn hóa đọc"})
+    response = client.post(
+        f"/events/{event.id}",
+        data={**FORM, "venue_id": str(world["venue"].id), "title": "Cuộc thi Đại sứ văn hóa đọc"},
+    )
     assert response.status_code == 303
     session.refresh(event)
     assert event.title == "Cuộc thi Đại sứ văn hóa đọc"
@@ -113,8 +121,10 @@ def test_live_fragment_answers_204_until_something_changes(
     resident = TestClient(client.app)
     page = resident.get(f"/c/{code_for(event, settings)}")
     nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    resident.post(f"/c/{code_for(event, settings)}",
-                  data={"nonce": nonce, "age_band": "60+", "gender": "female", "consent": "yes"})
+    resident.post(
+        f"/c/{code_for(event, settings)}",
+        data={"nonce": nonce, "age_band": "60+", "gender": "female", "consent": "yes"},
+    )
     changed = client.get(f"/events/{event.id}/live", params={"v": version})
     assert changed.status_code == 200 and 'id="live-visits">1<' in changed.text
 
@@ -137,8 +147,9 @@ def test_manual_check_in_for_resident_without_phone(client: TestClient, session:
 def test_manual_check_in_needs_consent(client: TestClient, session: Session) -> None:
     world = _organizer(session, client)
     event = make_event(session, world["venue"])
-    refused = client.post(f"/events/{event.id}/checkins",
-                          data={"nonce": "manual-nonce-1", "age_band": "60+", "gender": "male"})
+    refused = client.post(
+        f"/events/{event.id}/checkins", data={"nonce": "manual-nonce-1", "age_band": "60+", "gender": "male"}
+    )
     assert refused.status_code == 422 and "đồng ý" in refused.text
     assert count_rows(session, CheckIn) == 0
 

@@ -40,8 +40,9 @@ def enter_code(request: Request, templates: TemplatesDep, code: str = "") -> Res
 
 
 @router.get("/c/{code}")
-def show_check_in(code: str, request: Request, session: SessionDep, settings: SettingsDep,
-                  templates: TemplatesDep) -> Response:
+def show_check_in(
+    code: str, request: Request, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
+) -> Response:
     event = checkin.event_from_code(session, settings, code)
     participant = checkin.participant_for_device(session, request.cookies.get(DEVICE_COOKIE))
     earlier = checkin.existing_check_in(session, event.id or 0, participant.id or 0) if participant else None
@@ -69,17 +70,30 @@ def submit_check_in(
         event = checkin.event_from_code(session, settings, code)
     except AppError as error:
         known = error.extra.get("event")
-        checkin.log_attempt(session, known.id if known else None, nonce, CheckInMethod.qr, error.code.value,
-                            utcnow())
+        checkin.log_attempt(
+            session, known.id if known else None, nonce, CheckInMethod.qr, error.code.value, utcnow()
+        )
         raise
     token = request.cookies.get(DEVICE_COOKIE) or (device if checkin.valid_device_token(device) else None)
-    form = {"age_band": age_band, "gender": gender, "home_unit_id": home_unit_id, "name": name,
-            "consent": consent == "yes"}
+    form = {
+        "age_band": age_band,
+        "gender": gender,
+        "home_unit_id": home_unit_id,
+        "name": name,
+        "consent": consent == "yes",
+    }
     context = _context(session, settings, event, code)
     try:
         profile = _profile(session, form) if (age_band or gender or consent) else None
-        result = checkin.check_in(session, settings, event=event, nonce=nonce, method=CheckInMethod.qr,
-                                  device_token=token, profile=profile)
+        result = checkin.check_in(
+            session,
+            settings,
+            event=event,
+            nonce=nonce,
+            method=CheckInMethod.qr,
+            device_token=token,
+            profile=profile,
+        )
     except AppError as error:
         if error.code == ErrorCode.already_checked_in:
             context.update(participant=error.extra["participant"], earlier=error.extra["check_in"])
@@ -106,8 +120,13 @@ def _profile(session: Session, form: dict[str, Any]) -> Profile:
             raise AppError(ErrorCode.invalid_input) from None
         if session.get(OrgUnit, unit_id) is None:
             raise AppError(ErrorCode.invalid_input)
-    return Profile(age_band=band, gender=gender, home_unit_id=unit_id, name=form["name"].strip() or None,
-                   consent=form["consent"])
+    return Profile(
+        age_band=band,
+        gender=gender,
+        home_unit_id=unit_id,
+        name=form["name"].strip() or None,
+        consent=form["consent"],
+    )
 
 
 def _context(session: Session, settings: Settings, event: Event, code: str) -> dict[str, Any]:
@@ -118,10 +137,14 @@ def _context(session: Session, settings: Settings, event: Event, code: str) -> d
     commune = unit if unit is None or unit.kind != UnitKind.village else session.get(OrgUnit, unit.parent_id)
     homes: list[OrgUnit] = []
     if commune is not None:
-        homes = [commune, *session.exec(
-            select(OrgUnit).where(OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village)
-            .order_by(col(OrgUnit.name))
-        ).all()]
+        homes = [
+            commune,
+            *session.exec(
+                select(OrgUnit)
+                .where(OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village)
+                .order_by(col(OrgUnit.name))
+            ).all(),
+        ]
     return {
         "event": event,
         "venue": venue,
@@ -137,15 +160,26 @@ def _context(session: Session, settings: Settings, event: Event, code: str) -> d
     }
 
 
-def _respond(request: Request, templates: TemplatesDep, context: dict[str, Any], token: str | None,
-             status_code: int = 200) -> Response:
+def _respond(
+    request: Request,
+    templates: TemplatesDep,
+    context: dict[str, Any],
+    token: str | None,
+    status_code: int = 200,
+) -> Response:
     fragment = request.headers.get("hx-request") == "true"
     name = "checkin/_checkin.html" if fragment else "checkin/page.html"
-    response = templates.render(request, name, context, status_code=status_code,
-                                headers={"Cache-Control": "no-store"})
+    response = templates.render(
+        request, name, context, status_code=status_code, headers={"Cache-Control": "no-store"}
+    )
     if token and request.cookies.get(DEVICE_COOKIE) != token:
         # Not HttpOnly on purpose: the page's script mirrors it into localStorage, which outlives cookies in
         # some in-app browsers (Zalo). It identifies an anonymous participant, nothing more.
-        response.set_cookie(DEVICE_COOKIE, token, max_age=DEVICE_COOKIE_AGE, samesite="lax",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            DEVICE_COOKIE,
+            token,
+            max_age=DEVICE_COOKIE_AGE,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
     return response

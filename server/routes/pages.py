@@ -108,8 +108,12 @@ def create_token(
         select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(col(ApiToken.created_at).desc())
     ).all()
     # Shown once, on this response only: only its hash is stored.
-    return templates.render(request, "auth/profile.html", {"tokens": tokens, "new_token": plain},
-                            headers={"Cache-Control": "no-store"})
+    return templates.render(
+        request,
+        "auth/profile.html",
+        {"tokens": tokens, "new_token": plain},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/profile/tokens/{token_id}/revoke")
