@@ -70,6 +70,12 @@ class Templates:
                 return clock(value)
             return f"{day(value)} {clock(value)}"
 
+        def span(start: datetime, end: datetime) -> str:
+            """An event's time: one day with its weekday, or from one date and time to another."""
+            if local(start).date() == local(end).date():
+                return f"{weekday_day(start)} · {clock(start)}–{clock(end)}"
+            return f"{day(start)} {clock(start)} – {day(end)} {clock(end)}"
+
         def number(value: float | int | None) -> str:
             return "" if value is None else format_decimal(value, locale=locale)
 
@@ -90,6 +96,7 @@ class Templates:
             label=label,
             choices=choices,
             stamp=stamp,
+            span=span,
         )
         env.globals.update(
             language=language,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -265,12 +264,7 @@ def poster(
     context = _show_context(session, settings, event)
     language = pick_language(request)
     site = settings.base_url.split("://", 1)[1]
-    start: datetime = event.starts_at
-    when = "{} · {}–{}".format(
-        templates.envs[language].filters["weekday_day"](start),
-        templates.envs[language].filters["clock"](start),
-        templates.envs[language].filters["clock"](event.ends_at),
-    )
+    when = templates.envs[language].filters["span"](event.starts_at, event.ends_at)
     unit = context["unit"]
     parent = session.get(OrgUnit, unit.parent_id) if unit and unit.parent_id else None
     place = ", ".join(u.name for u in (unit, parent) if u is not None and u.kind != "province")
