@@ -36,6 +36,10 @@ def translations(language: str) -> NullTranslations:
             continue
         for message in catalog:
             if message.id and message.string:
+                # Catalog.__setitem__ keeps an existing translation: delete first so the file wins.
+                # (tests/test_i18n.py checks that files sharing a msgid translate it the same way.)
+                if message.id in merged:
+                    del merged[message.id]
                 merged[message.id] = message
     assert merged is not None
     buffer = io.BytesIO()

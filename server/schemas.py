@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -110,3 +110,27 @@ class LiveOut(BaseModel):
     by_age_band: list[CountOut]
     by_gender: list[CountOut]
     version: str
+
+
+class ReportRowOut(BaseModel):
+    key: str = Field(description="an enum value, a unit or venue id, or a month number")
+    name: str
+    visits: int
+    people: int
+
+
+class BreakdownOut(BaseModel):
+    key: str
+    title: str
+    rows: list[ReportRowOut]
+
+
+class YearlyTotalsOut(BaseModel):
+    year: int
+    start: date = Field(description="first local day of the reporting window")
+    end: date = Field(description="last local day of the reporting window (the cut-off)")
+    unit: str
+    rule: str
+    visits: int
+    people: int
+    breakdowns: list[BreakdownOut]

@@ -43,3 +43,15 @@ def test_home_page_in_vietnamese_by_default_and_english_on_request(client: TestC
     assert "Điểm danh sự kiện" in client.get("/").text
     client.cookies.set("lang", "en")
     assert "Check in to an event" in client.get("/").text
+
+
+def test_files_sharing_a_message_translate_it_the_same_way() -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for po_path in sorted((ROOT / "server" / "locale" / "vi" / "LC_MESSAGES").glob("*.po")):
+        with Path(po_path).open("rb") as po_file:
+            for message in read_po(po_file):
+                if not message.id or not isinstance(message.id, str):
+                    continue
+                if message.id in seen:
+                    assert seen[message.id][1] == message.string, (message.id, seen[message.id][0], po_path.name)
+                seen[message.id] = (po_path.name, str(message.string))

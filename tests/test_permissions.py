@@ -11,28 +11,52 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from server.auth import create_api_token
-from server.routes import api, checkin, events, pages, places, reports, staff
 from server.models import ApiToken, CheckIn, Event, OrgUnit, Role, Staff, Venue
+from server.routes import api, checkin, events, pages, places, reports, staff
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
 VALID_JSON = {
     ("POST", "/api/v1/events/{event_id}/checkins"): {
-        "nonce": "walk-0000001", "profile": {"age_band": "60+", "gender": "male", "consent": True}},
+        "nonce": "walk-0000001",
+        "profile": {"age_band": "60+", "gender": "male", "consent": True},
+    },
     ("PATCH", "/api/v1/events/{event_id}"): {"title": "Đổi tên"},
 }
-VALID_FORM = {"nonce": "walk-0000002", "age_band": "60+", "gender": "male", "consent": "yes", "name": "x",
-              "title": "x", "type": "contest", "date": "2026-04-21", "start_time": "08:00", "end_time": "09:00"}
+VALID_FORM = {
+    "nonce": "walk-0000002",
+    "age_band": "60+",
+    "gender": "male",
+    "consent": "yes",
+    "name": "x",
+    "title": "x",
+    "type": "contest",
+    "date": "2026-04-21",
+    "start_time": "08:00",
+    "end_time": "09:00",
+}
 ROUTERS = (api, checkin, events, pages, places, reports, staff)
 # Routes anyone may use: the resident's check-in, the start page, login, language and health.
 PUBLIC = {
-    ("GET", "/"), ("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
-    ("POST", "/lang"), ("GET", "/c"), ("GET", "/c/{code}"), ("POST", "/c/{code}"),
+    ("GET", "/"),
+    ("GET", "/healthz"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("POST", "/lang"),
+    ("GET", "/c"),
+    ("GET", "/c/{code}"),
+    ("POST", "/c/{code}"),
     ("POST", "/api/v1/checkins"),
 }
 # What an organizer may open without any id in scope (they show only the organizer's own data).
 ORGANIZER_OPEN = {
-    ("GET", "/events"), ("GET", "/events/new"), ("POST", "/events"), ("GET", "/profile"),
-    ("POST", "/profile/tokens"), ("GET", "/api/v1/events"), ("POST", "/api/v1/events"),
+    ("GET", "/events"),
+    ("GET", "/events/new"),
+    ("POST", "/events"),
+    ("GET", "/profile"),
+    ("POST", "/profile/tokens"),
+    ("GET", "/api/v1/events"),
+    ("POST", "/api/v1/events"),
 }
 
 
@@ -74,8 +98,14 @@ def world(session: Session) -> dict[str, object]:
     other_staff = make_staff(session, Role.organizer, tree["other"])
     token, _plain = create_api_token(session, other_staff, "theirs")
     organizer = make_staff(session, Role.organizer, tree["commune"])
-    ids = {"default": their_event.id or 0, "event_id": their_event.id or 0, "token_id": token.id or 0,
-           "staff_id": other_staff.id or 0, "unit_id": tree["other"].id or 0, "venue_id": theirs.id or 0}
+    ids = {
+        "default": their_event.id or 0,
+        "event_id": their_event.id or 0,
+        "token_id": token.id or 0,
+        "staff_id": other_staff.id or 0,
+        "unit_id": tree["other"].id or 0,
+        "venue_id": theirs.id or 0,
+    }
     return {"ids": ids, "organizer": organizer}
 
 
@@ -83,8 +113,9 @@ def _snapshot(session: Session) -> tuple[int, ...]:
     return tuple(count_rows(session, model) for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken))
 
 
-def test_anonymous_visitor_is_refused_everywhere(app: FastAPI, client: TestClient, session: Session,
-                                                 world: dict) -> None:  # type: ignore[type-arg]
+def test_anonymous_visitor_is_refused_everywhere(
+    app: FastAPI, client: TestClient, session: Session, world: dict
+) -> None:  # type: ignore[type-arg]
     before = _snapshot(session)
     checked = 0
     for method, path in _routes(app):
@@ -101,8 +132,9 @@ def test_anonymous_visitor_is_refused_everywhere(app: FastAPI, client: TestClien
     assert _snapshot(session) == before
 
 
-def test_out_of_scope_organizer_is_refused_everywhere(app: FastAPI, client: TestClient, session: Session,
-                                                      world: dict) -> None:  # type: ignore[type-arg]
+def test_out_of_scope_organizer_is_refused_everywhere(
+    app: FastAPI, client: TestClient, session: Session, world: dict
+) -> None:  # type: ignore[type-arg]
     login(client, world["organizer"])
     before = _snapshot(session)
     checked = 0

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Response
 from sqlmodel import col, select
 
-from server.deps import CurrentStaff, SessionDep, SettingsDep
+from server.deps import CurrentStaff, LanguageDep, OfficeStaff, SessionDep, SettingsDep
 from server.errors import AppError, ErrorCode
+from server.i18n import gettext
 from server.models import CheckIn, CheckInMethod, Event, utcnow
 from server.schemas import (
+    BreakdownOut,
     CheckInOut,
     CountOut,
     EventIn,
@@ -21,9 +23,11 @@ from server.schemas import (
     LiveOut,
     ProfileIn,
     PublicCheckInIn,
+    ReportRowOut,
     StaffCheckInIn,
+    YearlyTotalsOut,
 )
-from server.services import attendance, checkin, events
+from server.services import attendance, checkin, events, reports
 from server.services.checkin import CheckInResult, Profile
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -216,3 +220,38 @@ def public_check_in(
     if not result.created:
         response.status_code = 200
     return _check_in_out(result)
+
+
+@router.get("/reports/yearly", responses=ERRORS)
+def yearly_report(
+    staff: OfficeStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    language: LanguageDep,
+    year: str = "",
+    until: str = "",
+) -> YearlyTotalsOut:
+    """A year's visits and distinct people, in total and by each breakdown (admin and office)."""
+    today = datetime.now(settings.tz).date()
+    window = reports.window_from_query(year or str(today.year), until, today=today)
+    totals = reports.yearly_totals(session, staff, window, settings.tz)
+    return YearlyTotalsOut(
+        year=window.year,
+        start=window.start,
+        end=window.end,
+        unit=reports.unit_text(totals, language),
+        rule=gettext(language, reports.RULE_TEXT),
+        visits=totals.visits,
+        people=totals.people,
+        breakdowns=[
+            BreakdownOut(
+                key=b.key,
+                title=gettext(language, b.title),
+                rows=[
+                    ReportRowOut(key=r.key, name=r.text(language), visits=r.visits, people=r.people)
+                    for r in b.rows
+                ],
+            )
+            for b in totals.breakdowns
+        ],
+    )

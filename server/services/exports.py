@@ -1,0 +1,144 @@
+"""File versions of a yearly report: an XLSX workbook for people and a CSV file for programs.
+
+XLSX: a first sheet "Tổng hợp" (summary: unit, window, rule, generation time, total visits and people), then
+one sheet per breakdown with its header on row 1, one row per item, a Total row, and below a blank row the
+window, the rule and the notes. Counts are numbers, never text.
+
+CSV: UTF-8 with a BOM (so Excel shows Vietnamese diacritics), comma separated, CRLF line ends, one header
+row and one flat table that a program can read without skipping anything. Every row carries its unit, the
+statistical year and the window's first and last day (ISO dates, inclusive), so files from several units or
+years can be concatenated; the rule is stated in the headers ("Lượt (số lần điểm danh)", "Người (số người
+khác nhau)"). The first data row is the summary (all check-ins in the window); then each breakdown's rows,
+without per-table total rows (they would be counted twice when summing).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import xlsxwriter
+
+from server.errors import N_
+from server.i18n import gettext
+from server.services.reports import NOTES, RULE_TEXT, Breakdown, YearlyTotals, unit_text, window_text
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+SUMMARY = N_("Summary")
+TOTAL = N_("Total")
+VISITS = N_("Visits")
+PEOPLE = N_("People")
+_FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def filename(totals: YearlyTotals, extension: str) -> str:
+    return f"diemdanh-{totals.window.year}.{extension}"
+
+
+def _sheet_name(text: str) -> str:
+    return text.translate(_FORBIDDEN_IN_SHEET_NAMES).strip("'")[:31]
+
+
+def to_xlsx(totals: YearlyTotals, language: str) -> bytes:
+    """The report as an XLSX workbook: a summary sheet, then one sheet per breakdown."""
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    formats = {
+        "title": workbook.add_format({"bold": True, "font_size": 14}),
+        "bold": workbook.add_format({"bold": True}),
+        "header": workbook.add_format({"bold": True, "bg_color": "#E8F6EF", "bottom": 1}),
+        "number": workbook.add_format({"num_format": "#,##0"}),
+        "total": workbook.add_format({"bold": True, "top": 1}),
+        "total_number": workbook.add_format({"bold": True, "top": 1, "num_format": "#,##0"}),
+        "note": workbook.add_format({"italic": True, "font_color": "#5B6470"}),
+    }
+    _summary_sheet(workbook, formats, totals, language)
+    for breakdown in totals.breakdowns:
+        _breakdown_sheet(workbook, formats, totals, breakdown, language)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def _summary_sheet(workbook: Any, formats: dict[str, Any], totals: YearlyTotals, language: str) -> None:
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    sheet = workbook.add_worksheet(_sheet_name(_(SUMMARY)))
+    sheet.write_string(0, 0, _(N_("Participation in lifelong-learning events")), formats["title"])
+    facts: list[tuple[str, str | int]] = [
+        (_(N_("Unit")), unit_text(totals, language)),
+        (_(N_("Reporting window")), window_text(totals.window, language)),
+        (_(N_("Rule")), _(RULE_TEXT)),
+        (_(N_("Generated at")), totals.generated_at.strftime("%d/%m/%Y %H:%M")),
+        (_(N_("Total visits")), totals.visits),
+        (_(N_("Total people")), totals.people),
+    ]
+    for row, (name, value) in enumerate(facts, start=2):
+        sheet.write_string(row, 0, name, formats["bold"])
+        if isinstance(value, int):
+            sheet.write_number(row, 1, value, formats["number"])
+        else:
+            sheet.write_string(row, 1, value)
+    for offset, note in enumerate(NOTES):
+        sheet.write_string(len(facts) + 3 + offset, 0, _(note), formats["note"])
+    sheet.set_column(0, 0, max(len(name) for name, _value in facts) + 4)
+    sheet.set_column(1, 1, 100)
+
+
+def _breakdown_sheet(
+    workbook: Any, formats: dict[str, Any], totals: YearlyTotals, breakdown: Breakdown, language: str
+) -> None:
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    sheet = workbook.add_worksheet(_sheet_name(_(breakdown.title)))
+    headers = [_(breakdown.column), _(VISITS), _(PEOPLE)]
+    for column, text in enumerate(headers):
+        sheet.write_string(0, column, text, formats["header"])
+    names = [row.text(language) for row in breakdown.rows]
+    for index, (row, name) in enumerate(zip(breakdown.rows, names, strict=True), start=1):
+        sheet.write_string(index, 0, name)
+        sheet.write_number(index, 1, row.visits, formats["number"])
+        sheet.write_number(index, 2, row.people, formats["number"])
+    last = len(breakdown.rows) + 1
+    sheet.write_string(last, 0, _(TOTAL), formats["total"])
+    # Every check-in falls in exactly one row, so the visits add up; people are distinct over the window.
+    sheet.write_number(last, 1, totals.visits, formats["total_number"])
+    sheet.write_number(last, 2, totals.people, formats["total_number"])
+    notes = [window_text(totals.window, language), _(RULE_TEXT), *(_(note) for note in NOTES)]
+    for offset, note in enumerate(notes):
+        sheet.write_string(last + 2 + offset, 0, note, formats["note"])
+    sheet.set_column(0, 0, min(60, max(len(text) for text in [*names, *headers[:1], _(TOTAL)]) + 2))
+    sheet.set_column(1, 2, 12)
+    sheet.freeze_panes(1, 0)
+
+
+def to_csv(totals: YearlyTotals, language: str) -> bytes:
+    """The report as one flat CSV table (see the module docstring for its layout)."""
+
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            _(N_("Unit")),
+            _(N_("Statistical year")),
+            _(N_("From")),
+            _(N_("To (cut-off date)")),
+            _(N_("Table")),
+            _(N_("Item")),
+            _(N_("Visits (number of check-ins)")),
+            _(N_("People (number of different people)")),
+        ]
+    )
+    window = totals.window
+    common = [unit_text(totals, language), window.year, window.start.isoformat(), window.end.isoformat()]
+    writer.writerow([*common, _(SUMMARY), _(TOTAL), totals.visits, totals.people])
+    for breakdown in totals.breakdowns:
+        for row in breakdown.rows:
+            writer.writerow([*common, _(breakdown.title), row.text(language), row.visits, row.people])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -1,0 +1,289 @@
+"""Yearly participation totals for the culture office: visits and distinct people, broken down eight ways.
+
+The statistical year runs 1/1-31/12, but reports are due before 15/11, so a report holds actual data from
+1/1 up to a cut-off day (today by default, or an earlier `until`). Every table counts **visits** (check-in
+rows) and **people** (distinct participants) separately; place, venue type, age band and gender are the
+values copied into each check-in on the day, so a later reorganisation does not rewrite history.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Integer, case, distinct, func, literal_column
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from server import auth, labels
+from server.errors import N_, FormError
+from server.i18n import gettext
+from server.models import (
+    AgeBand,
+    Campaign,
+    CheckIn,
+    Event,
+    EventType,
+    Gender,
+    OrgUnit,
+    Role,
+    Staff,
+    Venue,
+    VenueType,
+    utcnow,
+)
+
+MIN_YEAR = 2000
+WINDOW_TEXT = N_(
+    "Statistical year %(year)s: %(start)s–%(end)s "
+    "(actual data up to the cut-off date, estimates not included)"
+)
+RULE_TEXT = N_("Visits = number of check-ins; People = number of different people")
+# Shown under every table: why the People total is not the sum of its column, and whose place counts.
+NOTES = (
+    N_(
+        "In each row a person is counted once; in the Total row a person is counted once for the whole "
+        "window, so it is not the sum of the People column."
+    ),
+    N_("Commune, venue type, age group and gender are as recorded on the day of each check-in."),
+)
+ALL_UNITS = N_("All communes and wards")
+NO_COMMUNE = N_("Province level (no commune)")
+MONTH = N_("Month %(month)s")
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """Inclusive local dates (in the settings' time zone) of one statistical year's reporting window."""
+
+    year: int
+    start: date
+    end: date
+
+    def bounds(self, tz: tzinfo) -> tuple[datetime, datetime]:
+        """The window as UTC datetimes [from, to) for querying `checked_in_at`."""
+        return _utc(self.start, tz), _utc(self.end + timedelta(days=1), tz)
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str  # stable: an enum value, a unit or venue id, a month number ("" for no commune)
+    name: str  # a stored place name, or a msgid when `translate`
+    visits: int
+    people: int
+    translate: bool = False
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def text(self, language: str) -> str:
+        if not self.translate:
+            return self.name
+        text = gettext(language, self.name)
+        return text % dict(self.params) if self.params else text
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    key: str
+    title: str  # msgid, also the XLSX sheet name
+    column: str  # msgid of the first column's header
+    rows: tuple[Row, ...]
+
+    @property
+    def max_visits(self) -> int:
+        return max((row.visits for row in self.rows), default=0)
+
+
+@dataclass(frozen=True)
+class YearlyTotals:
+    window: ReportWindow
+    unit_name: str | None  # None: an administrator's report over every unit
+    visits: int
+    people: int
+    breakdowns: tuple[Breakdown, ...]
+    generated_at: datetime  # aware, in the report's time zone
+
+
+def _utc(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+def report_window(year: int, *, until: date | None, today: date) -> ReportWindow:
+    """1/1/year up to min(31/12/year, today), or up to an earlier cut-off `until` inside that year."""
+    if not MIN_YEAR <= year <= today.year:
+        raise FormError({"year": N_("Choose a year from 2000 up to this year.")})
+    end = min(date(year, 12, 31), today)
+    if until is not None:
+        if until.year != year:
+            raise FormError({"until": N_("The cut-off date must lie in the chosen year.")})
+        end = min(end, until)
+    return ReportWindow(year=year, start=date(year, 1, 1), end=end)
+
+
+def window_from_query(year: str, until: str, *, today: date) -> ReportWindow:
+    """Parse the year and optional cut-off (YYYY-MM-DD) as typed in a URL; refusals are FormErrors."""
+    year = year.strip()
+    if not (year.isascii() and year.isdigit() and len(year) == 4):
+        raise FormError({"year": N_("Choose a year from 2000 up to this year.")})
+    cut_off: date | None = None
+    if until.strip():
+        try:
+            cut_off = date.fromisoformat(until.strip())
+        except ValueError:
+            raise FormError({"until": N_("The cut-off date is not a valid date.")}) from None
+    return report_window(int(year), until=cut_off, today=today)
+
+
+def window_text(window: ReportWindow, language: str) -> str:
+    return gettext(language, WINDOW_TEXT) % {
+        "year": window.year,
+        "start": window.start.strftime("%d/%m/%Y"),
+        "end": window.end.strftime("%d/%m/%Y"),
+    }
+
+
+def unit_text(totals: YearlyTotals, language: str) -> str:
+    return totals.unit_name if totals.unit_name is not None else gettext(language, ALL_UNITS)
+
+
+def years_with_data(session: Session, staff: Staff, tz: tzinfo, *, today: date) -> list[int]:
+    """The years holding check-ins in the staff member's scope, and the current year; newest first."""
+    first, last = session.exec(
+        select(func.min(CheckIn.checked_in_at), func.max(CheckIn.checked_in_at))
+        .join(Venue, col(Venue.id) == CheckIn.venue_id)
+        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
+        .where(auth.venue_scope_clause(session, staff))
+    ).one()
+    years = {today.year}
+    if first is not None and last is not None:
+        years.update(range(first.astimezone(tz).year, last.astimezone(tz).year + 1))
+    return sorted((y for y in years if MIN_YEAR <= y <= today.year), reverse=True)
+
+
+def yearly_totals(
+    session: Session, staff: Staff, window: ReportWindow, tz: tzinfo, *, now: datetime | None = None
+) -> YearlyTotals:
+    """Visits and distinct people in the window, in total and by commune, venue, venue type, event type,
+    campaign, local month, age band and gender. Admin: everything; office: its unit's subtree."""
+    auth.require_role(staff, Role.admin, Role.office)
+    facts = _facts(session, staff, window, tz)
+    people = func.count(distinct(facts.c.participant_id))
+    visits, total_people = session.exec(select(func.count(), people).select_from(facts)).one()
+
+    def grouped(*keys: Any) -> list[Any]:
+        statement: Any = sa_select(*keys, func.count(), people).group_by(*keys)
+        return list(session.exec(statement).all())
+
+    communes = sorted(
+        grouped(facts.c.commune_id, facts.c.commune_name),
+        key=lambda r: (r[0] is None, _name_key(r[1]), r[0] or 0),
+    )
+    venues = sorted(grouped(facts.c.venue_id, facts.c.venue_name), key=lambda r: (_name_key(r[1]), r[0]))
+    months = {int(m): (v, p) for m, v, p in grouped(facts.c.month)}
+    breakdowns = (
+        Breakdown(
+            "commune",
+            N_("By commune"),
+            N_("Commune or ward"),
+            tuple(
+                Row("", NO_COMMUNE, v, p, translate=True) if cid is None else Row(str(cid), name, v, p)
+                for cid, name, v, p in communes
+            ),
+        ),
+        Breakdown(
+            "venue",
+            N_("By venue"),
+            N_("Venue"),
+            tuple(Row(str(vid), name, v, p) for vid, name, v, p in venues),
+        ),
+        _enum_breakdown(
+            "venue_type", N_("By venue type"), N_("Venue type"), VenueType, grouped(facts.c.venue_type)
+        ),
+        _enum_breakdown(
+            "event_type", N_("By event type"), N_("Event type"), EventType, grouped(facts.c.event_type)
+        ),
+        _enum_breakdown("campaign", N_("By campaign"), N_("Campaign"), Campaign, grouped(facts.c.campaign)),
+        Breakdown(
+            "month",
+            N_("By month"),
+            N_("Month"),
+            tuple(
+                Row(str(m), MONTH, *months.get(m, (0, 0)), translate=True, params=(("month", m),))
+                for m in range(1, 13)
+            ),
+        ),
+        _enum_breakdown("age_band", N_("By age group"), N_("Age group"), AgeBand, grouped(facts.c.age_band)),
+        _enum_breakdown("gender", N_("By gender"), N_("Gender"), Gender, grouped(facts.c.gender)),
+    )
+    unit = session.get(OrgUnit, staff.unit_id) if staff.role != Role.admin and staff.unit_id else None
+    return YearlyTotals(
+        window=window,
+        unit_name=None if staff.role == Role.admin else (unit.name if unit else ""),
+        visits=visits,
+        people=total_people,
+        breakdowns=breakdowns,
+        generated_at=(now or utcnow()).astimezone(tz),
+    )
+
+
+def _name_key(name: str | None) -> tuple[str, str]:
+    """Near-Vietnamese alphabetical order without ICU: "Đồng Đăng" sorts with D, not after Z."""
+    plain = unicodedata.normalize("NFD", name or "").replace("đ", "d").replace("Đ", "D")
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold(), name or ""
+
+
+def _enum_breakdown(key: str, title: str, column: str, kind: type[StrEnum], rows: list[Any]) -> Breakdown:
+    """Every member of the enum in its declared order, with zeros where nothing was recorded."""
+    counts = {kind(value): (v, p) for value, v, p in rows}
+    return Breakdown(
+        key,
+        title,
+        column,
+        tuple(
+            Row(member.value, labels.label(member), *counts.get(member, (0, 0)), translate=True)
+            for member in kind
+        ),
+    )
+
+
+def _facts(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> Any:
+    """One row per check-in in the window and scope, with every column a breakdown groups by.
+
+    The local month is a CASE over the UTC instants at which each local month starts: portable across
+    SQLite and PostgreSQL, and right for check-ins in the evening UTC that are already the next day here.
+    """
+    start, stop = window.bounds(tz)
+    at = col(CheckIn.checked_in_at)
+    month = case(
+        *[
+            (at < _utc(date(window.year, m + 1, 1), tz), literal_column(str(m), Integer))
+            for m in range(1, 12)
+        ],
+        else_=literal_column("12", Integer),
+    )
+    commune = aliased(OrgUnit)
+    return (
+        sa_select(
+            col(CheckIn.participant_id).label("participant_id"),
+            month.label("month"),
+            col(CheckIn.commune_id).label("commune_id"),
+            col(commune.name).label("commune_name"),
+            col(CheckIn.venue_id).label("venue_id"),
+            col(Venue.name).label("venue_name"),
+            col(CheckIn.venue_type).label("venue_type"),
+            col(Event.type).label("event_type"),
+            col(Event.campaign).label("campaign"),
+            col(CheckIn.age_band).label("age_band"),
+            col(CheckIn.gender).label("gender"),
+        )
+        .select_from(CheckIn)
+        .join(Event, col(Event.id) == CheckIn.event_id)
+        .join(Venue, col(Venue.id) == CheckIn.venue_id)
+        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
+        .outerjoin(commune, col(commune.id) == CheckIn.commune_id)
+        .where(at >= start, at < stop, auth.venue_scope_clause(session, staff))
+        .subquery("facts")
+    )
