@@ -170,3 +170,19 @@ def test_cross_site_post_is_refused(client: TestClient, session: Session, settin
     )
     assert refused.status_code == 403
     assert count_rows(session, CheckIn) == 0
+
+
+def test_htmx_post_to_a_closed_event_reloads_the_page(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    event = make_event(session)
+    url = f"/c/{code_for(event, settings)}"
+    page = client.get(url)
+    event.status = EventStatus.cancelled
+    session.add(event)
+    session.commit()
+    data = {"nonce": _nonce(page.text), "age_band": "60+", "gender": "male", "consent": "yes"}
+    response = client.post(url, headers={"HX-Request": "true"}, data=data)
+    assert response.headers["HX-Refresh"] == "true"
+    assert client.get(url).status_code == 410
+    assert count_rows(session, CheckIn) == 0

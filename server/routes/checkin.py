@@ -73,7 +73,7 @@ def submit_check_in(
         checkin.log_attempt(
             session, known.id if known else None, nonce, CheckInMethod.qr, error.code.value, utcnow()
         )
-        raise
+        return _reload_or_raise(request, error)
     token = request.cookies.get(DEVICE_COOKIE) or (device if checkin.valid_device_token(device) else None)
     form = {
         "age_band": age_band,
@@ -99,12 +99,19 @@ def submit_check_in(
             context.update(participant=error.extra["participant"], earlier=error.extra["check_in"])
             return _respond(request, templates, context, token)
         if error.code not in FORM_CODES:
-            raise
+            return _reload_or_raise(request, error)
         participant = checkin.participant_for_device(session, token)
         context.update(participant=participant, form=form, error=error.code, nonce=checkin.new_nonce())
         return _respond(request, templates, context, token, status_code=422)
     context.update(participant=result.participant, done=result.check_in, earlier=None)
     return _respond(request, templates, context, result.device_token or token)
+
+
+def _reload_or_raise(request: Request, error: AppError) -> Response:
+    """Let the error page show: htmx does not swap an error page into the form, so ask it to reload."""
+    if request.headers.get("hx-request") == "true":
+        return Response(status_code=200, headers={"HX-Refresh": "true", "Cache-Control": "no-store"})
+    raise error
 
 
 def _profile(session: Session, form: dict[str, Any]) -> Profile:
