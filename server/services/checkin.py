@@ -168,16 +168,17 @@ def check_in(
             participant_id=participant.id if participant else None,
         )
         raise
-    log_attempt(
-        session,
-        event.id,
-        nonce,
-        method,
-        "accepted" if result.created else "replayed",
-        now,
-        participant_id=result.participant.id,
-        check_in_id=result.check_in.id,
-    )
+    if not result.created:  # an accepted check-in logged its attempt in its own transaction
+        log_attempt(
+            session,
+            event.id,
+            nonce,
+            method,
+            "replayed",
+            now,
+            participant_id=result.participant.id,
+            check_in_id=result.check_in.id,
+        )
     return result
 
 
@@ -260,6 +261,8 @@ def _check_in(
     )
     session.add(record)
     try:
+        session.flush()
+        session.add(_attempt(event.id, nonce, method, "accepted", now, participant.id, record.id))
         session.commit()
     except IntegrityError:
         # A concurrent request won the race (same nonce, or same participant): report what it stored.
@@ -321,15 +324,25 @@ def log_attempt(
     check_in_id: int | None = None,
 ) -> None:
     """Write one line of the attempt log (also for refusals that happen before an event is known)."""
-    session.add(
-        CheckInAttempt(
-            at=now,
-            event_id=event_id,
-            participant_id=participant_id,
-            nonce=(nonce or "")[:64],
-            method=method,
-            outcome=outcome,
-            check_in_id=check_in_id,
-        )
-    )
+    session.add(_attempt(event_id, nonce, method, outcome, now, participant_id, check_in_id))
     session.commit()
+
+
+def _attempt(
+    event_id: int | None,
+    nonce: str,
+    method: CheckInMethod,
+    outcome: str,
+    now: datetime,
+    participant_id: int | None,
+    check_in_id: int | None,
+) -> CheckInAttempt:
+    return CheckInAttempt(
+        at=now,
+        event_id=event_id,
+        participant_id=participant_id,
+        nonce=(nonce or "")[:64],
+        method=method,
+        outcome=outcome,
+        check_in_id=check_in_id,
+    )
