@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
 from server.config import ROOT, Settings
@@ -70,6 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
         return 403, [(b"content-type", b"text/html; charset=utf-8")], bytes(page.body)
 
     app.add_middleware(SecurityMiddleware, settings=settings, refuse=refuse_csrf)
+    # Pages and files travel compressed: on weak 3G in the mountains bytes are what the resident waits for.
+    app.add_middleware(GZipMiddleware, minimum_size=500)
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:

@@ -70,11 +70,15 @@ class SecurityMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         state = scope.setdefault("state", {})
+        # Static URLs carry their version (?v=...): phones may keep them for a year without asking again.
+        immutable = scope["path"].startswith("/static/") and b"v=" in scope.get("query_string", b"")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = list(message.get("headers", []))
                 out.extend(_SECURITY_HEADERS)
+                if immutable and message.get("status") == 200:
+                    out.append((b"cache-control", b"public, max-age=31536000, immutable"))
                 token = state.get("renewed_session_token")
                 if token:
                     out.append((b"set-cookie", session_cookie(token, self.settings).encode("latin-1")))

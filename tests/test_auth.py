@@ -120,3 +120,11 @@ def test_security_headers_are_sent(client: TestClient) -> None:
     headers = client.get("/login").headers
     assert headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_versioned_static_files_are_cached_and_pages_compressed(client: TestClient) -> None:
+    static = client.get("/static/css/app.css?v=1")
+    assert static.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "cache-control" not in client.get("/static/css/app.css").headers
+    page = client.get("/login", headers={"Accept-Encoding": "gzip"})
+    assert page.headers["content-encoding"] == "gzip"

@@ -53,5 +53,9 @@ def test_files_sharing_a_message_translate_it_the_same_way() -> None:
                 if not message.id or not isinstance(message.id, str):
                     continue
                 if message.id in seen:
-                    assert seen[message.id][1] == message.string, (message.id, seen[message.id][0], po_path.name)
+                    assert seen[message.id][1] == message.string, (
+                        message.id,
+                        seen[message.id][0],
+                        po_path.name,
+                    )
                 seen[message.id] = (po_path.name, str(message.string))

@@ -1,0 +1,165 @@
+"""What both benchmarks need: the repository on sys.path, the app in a uvicorn subprocess, an event."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlmodel import select  # noqa: E402
+
+from server.config import SETTING_NAMES, Settings  # noqa: E402
+from server.db import make_engine, migrate, session_scope  # noqa: E402
+from server.models import EventType, OrgUnit, Role, UnitKind, VenueType, utcnow  # noqa: E402
+from server.services import checkin, events, places, staff  # noqa: E402
+
+# Chrome on a Pixel 5, as Playwright's device list has it.
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 11; Pixel 5) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Mobile Safari/537.36"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_settings(database_url: str, port: int, data_dir: Path) -> Settings:
+    return Settings(
+        env="development",
+        database_url=database_url,
+        data_dir=data_dir,
+        base_url=f"http://127.0.0.1:{port}",
+        secret_key=secrets.token_urlsafe(48),
+    )
+
+
+@contextmanager
+def running_app(settings: Settings, port: int, *, workers: int = 1, log: Path) -> Iterator[str]:
+    """uvicorn --factory server.app:app_from_env on 127.0.0.1 (access log off, as in production)."""
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+    env.update(
+        DIEMDANH_ENV=settings.env,
+        DIEMDANH_DATABASE_URL=settings.database_url,
+        DIEMDANH_BASE_URL=settings.base_url,
+        DIEMDANH_SECRET_KEY=settings.secret_key,
+        DIEMDANH_DATA_DIR=str(settings.data_dir),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:app_from_env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the app did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=15)
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class Fixture:
+    event_ids: list[int]
+    links: list[str]
+    username: str
+    password: str
+
+
+def create_events(settings: Settings, count: int = 2) -> Fixture:
+    """Through the app's services: the communes, a village, its cultural house, an admin, `count` events
+    that are open for check-in now."""
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            places.load_communes(session)
+            commune = session.exec(
+                select(OrgUnit).where(OrgUnit.kind == UnitKind.commune).order_by(OrgUnit.id)  # type: ignore[arg-type]
+            ).first()
+            assert commune is not None
+            village = places.add_unit(
+                session,
+                kind=UnitKind.village,
+                name=f"Thôn Bench {secrets.token_hex(3)}",
+                parent_id=commune.id,
+            )
+            venue = places.add_venue(
+                session,
+                name="Nhà văn hóa thôn (benchmark)",
+                type=VenueType.village_cultural_house,
+                unit_id=village.id,
+            )
+            password = secrets.token_urlsafe(16)
+            admin = staff.create_staff(
+                session,
+                username=f"bench{secrets.token_hex(4)}",
+                password=password,
+                role=Role.admin,
+                full_name="Benchmark",
+            )
+            start = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+            made = []
+            for n in range(count):
+                data = events.EventInput(
+                    title=f"Ngày hội đọc sách (benchmark {n + 1})",
+                    type=EventType.reading_festival,
+                    venue_id=venue.id or 0,
+                    starts_at=start,
+                    ends_at=start + timedelta(hours=4),
+                )
+                made.append(events.create_event(session, admin, data))
+            links = [f"{settings.base_url}/c/{checkin.code_for(e, settings)}" for e in made]
+            return Fixture([e.id or 0 for e in made], links, admin.username, password)
+    finally:
+        engine.dispose()

@@ -1,0 +1,109 @@
+"""Helpers for browser tests: the real app in a uvicorn subprocess (as deployed), where artifacts go."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from server.config import ROOT, SETTING_NAMES, Settings
+
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@contextmanager
+def running_server(settings: Settings, port: int, log_path: Path, *, workers: int = 1) -> Iterator[Server]:
+    """uvicorn --factory server.app:app_from_env on 127.0.0.1:<port>, configured through DIEMDANH_*."""
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+    env.update(
+        DIEMDANH_ENV="development",
+        DIEMDANH_DATABASE_URL=settings.database_url,
+        DIEMDANH_BASE_URL=settings.base_url,
+        DIEMDANH_SECRET_KEY=settings.secret_key,
+        DIEMDANH_DATA_DIR=str(settings.data_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:app_from_env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _healthy(server.base_url):
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the server did not answer /healthz in {START_TIMEOUT} s:\n{server.log()}"
+                )
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts its workers down), then SIGKILL to its own process group if it hangs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=STOP_TIMEOUT)
+        # A worker left behind by its parent is still in the group this server started: end it too.
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
