@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diemdanh",
         description="Điểm danh: event check-in and participation tracking. Settings come from DIEMDANH_* "
-        "environment variables (see README.md); by default the data lives in ./data/diemdanh.sqlite3.",
+        "environment variables (see README.md); by default the data lives in data/diemdanh.sqlite3 in the project folder.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -8,6 +8,7 @@ import jwt
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
+from server import auth
 from server.config import Settings
 from server.models import Role, StaffSession, utcnow
 from tests.factories import PASSWORD, login, make_staff
@@ -128,3 +129,32 @@ def test_versioned_static_files_are_cached_and_pages_compressed(client: TestClie
     assert "cache-control" not in client.get("/static/css/app.css").headers
     page = client.get("/login", headers={"Accept-Encoding": "gzip"})
     assert page.headers["content-encoding"] == "gzip"
+
+
+def test_changing_own_password_logs_out_other_devices(client: TestClient, session: Session) -> None:
+    staff = make_staff(session, Role.organizer)
+    other_device = TestClient(client.app, follow_redirects=False)
+    login(other_device, staff)
+    login(client, staff)
+    new = "mat-khau-moi-rat-dai"
+    changed = client.post("/profile/password", data={"current": PASSWORD, "password": new, "confirm": new})
+    assert changed.status_code == 303
+    assert client.get("/profile").status_code == 200  # this device goes on
+    assert other_device.get("/profile").status_code == 303  # the other one is out
+    client.post("/logout")
+    login(client, staff, new)
+
+
+def test_password_change_needs_the_current_password(client: TestClient, session: Session) -> None:
+    staff = make_staff(session, Role.organizer)
+    login(client, staff)
+    wrong = client.post(
+        "/profile/password", data={"current": "sai", "password": "x" * 12, "confirm": "x" * 12}
+    )
+    assert wrong.status_code == 422 and "Mật khẩu hiện tại không đúng." in wrong.text
+    short = client.post(
+        "/profile/password", data={"current": PASSWORD, "password": "ngan", "confirm": "ngan"}
+    )
+    assert short.status_code == 422
+    session.refresh(staff)
+    assert auth.verify_password(PASSWORD, staff.password_hash)

@@ -164,3 +164,12 @@ def test_qr_downloads_and_poster(client: TestClient, session: Session, settings:
     poster = client.get(f"/events/{event.id}/poster")
     assert poster.status_code == 200 and "ĐIỂM DANH" in poster.text
     assert event.title in poster.text
+
+
+def test_cancel_asks_first(client: TestClient, session: Session) -> None:
+    world = _organizer(session, client)
+    event = make_event(session, world["venue"])
+    page = client.get(f"/events/{event.id}/cancel")
+    assert page.status_code == 200 and "Hủy sự kiện này?" in page.text
+    session.refresh(event)
+    assert event.status == EventStatus.scheduled

@@ -55,6 +55,7 @@ ORGANIZER_OPEN = {
     ("POST", "/events"),
     ("GET", "/profile"),
     ("POST", "/profile/tokens"),
+    ("POST", "/profile/password"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/events"),
 }

@@ -169,6 +169,16 @@ async def update_event(
     return RedirectResponse(f"/events/{event.id}", status_code=303)
 
 
+@router.get("/{event_id}/cancel")
+def confirm_cancel(
+    event_id: int, request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
+) -> Response:
+    """Ask before cancelling: one tap on a phone should not cancel an event."""
+    event = events.get_event(session, staff, event_id)
+    live = attendance.live_summary(session, event.id or 0, latest=0)
+    return templates.render(request, "events/cancel.html", {"event": event, "live": live})
+
+
 @router.post("/{event_id}/cancel")
 def cancel_event(event_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
     event = events.get_event(session, staff, event_id)

@@ -1,4 +1,4 @@
-"""Home, login and logout, language choice, the staff profile with API tokens, and a health check."""
+"""Home, login and logout, language choice, the staff profile (password, API tokens), a health check."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from server import auth
 from server.deps import CurrentStaff, OptionalStaff, SessionDep, SettingsDep, TemplatesDep
-from server.errors import AppError, ErrorCode
+from server.errors import N_, AppError, ErrorCode, FormError
 from server.i18n import LANG_COOKIE, LANGUAGES
 from server.middleware import session_cookie
-from server.models import ApiToken
+from server.models import ApiToken, Staff
+from server.services import staff as staff_service
 
 router = APIRouter(include_in_schema=False)
 
@@ -87,10 +88,7 @@ def choose_language(lang: Annotated[str, Form()] = "vi", next: Annotated[str, Fo
 
 @router.get("/profile")
 def profile(request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep) -> Response:
-    tokens = session.exec(
-        select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(col(ApiToken.created_at).desc())
-    ).all()
-    return templates.render(request, "auth/profile.html", {"tokens": tokens})
+    return templates.render(request, "auth/profile.html", {"tokens": _tokens(session, staff)})
 
 
 @router.post("/profile/tokens")
@@ -104,9 +102,7 @@ def create_token(
     if not name.strip():
         raise AppError(ErrorCode.invalid_input)
     _record, plain = auth.create_api_token(session, staff, name)
-    tokens = session.exec(
-        select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(col(ApiToken.created_at).desc())
-    ).all()
+    tokens = _tokens(session, staff)
     # Shown once, on this response only: only its hash is stored.
     return templates.render(
         request,
@@ -120,3 +116,44 @@ def create_token(
 def revoke_token(token_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
     auth.revoke_api_token(session, staff, token_id)
     return RedirectResponse("/profile", status_code=303)
+
+
+@router.post("/profile/password")
+def change_password(
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    current: Annotated[str, Form(max_length=256)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    confirm: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    """Change one's own password: every other session ends, this one goes on with a fresh cookie."""
+    errors: dict[str, str] = {}
+    if not auth.verify_password(current, staff.password_hash):
+        errors["current"] = N_("This is not your current password.")
+    elif password != confirm:
+        errors["confirm"] = N_("The two new passwords are not the same.")
+    else:
+        try:
+            staff_service.set_password(session, staff.id or 0, password)
+        except FormError as error:
+            errors = error.fields
+    if errors:
+        context = {"tokens": _tokens(session, staff), "password_errors": errors}
+        return templates.render(request, "auth/profile.html", context, status_code=422)
+    response = RedirectResponse("/profile?password=changed", status_code=303)
+    response.headers.append(
+        "set-cookie", session_cookie(auth.start_session(session, staff, settings), settings)
+    )
+    request.state.renewed_session_token = None
+    return response
+
+
+def _tokens(session: Session, staff: Staff) -> list[ApiToken]:
+    return list(
+        session.exec(
+            select(ApiToken).where(ApiToken.staff_id == staff.id).order_by(col(ApiToken.created_at).desc())
+        ).all()
+    )
