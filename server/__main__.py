@@ -59,12 +59,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings()
     migrate(settings)
+    # Kept beside the data so that the next `scripts/start` can show them again (demo accounts only).
+    logins_file = settings.data_dir / "demo-logins.txt"
     engine = make_engine(settings)
     try:
         with session_scope(engine) as session:
             if demo.has_data(session):
                 if args.if_empty:
                     print("The database already has data: demo data not added.")
+                    if logins_file.exists():
+                        print(logins_file.read_text(encoding="utf-8"), end="")
                     return 0
                 if not args.reset:
                     print(
@@ -78,9 +82,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             logins = demo.build(session, settings, seed=args.seed)
     finally:
         engine.dispose()
-    print("Demo data is ready. Logins (username / password / role):")
-    for username, password, role in logins:
-        print(f"  {username:<18} {password:<16} {role}")
+    lines = ["Demo logins (username / password / role):"]
+    lines += [f"  {username:<18} {password:<16} {role}" for username, password, role in logins]
+    text = "\n".join(lines) + "\n"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logins_file.write_text(text, encoding="utf-8")
+    logins_file.chmod(0o600)
+    print("Demo data is ready.")
+    print(text, end="")
     return 0
 
 
@@ -151,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diemdanh",
         description="Điểm danh: event check-in and participation tracking. Settings come from DIEMDANH_* "
-        "environment variables (see README.md); by default the data lives in data/diemdanh.sqlite3 in the project folder.",
+        "environment variables (see README.md); by default the data lives in data/diemdanh.sqlite3 "
+        "in the project folder.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

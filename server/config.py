@@ -30,7 +30,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: ROOT / "data")
     database_url: str = ""
     secret_key: str = DEV_SECRET
-    base_url: str = "http://127.0.0.1:8000"
+    base_url: str = ""  # default: http://<host>:<port>
     timezone: str = "Asia/Ho_Chi_Minh"
     checkin_margin_minutes: int = 120
     session_hours: int = 12
@@ -53,6 +53,9 @@ class Settings:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise SettingsError(f"DIEMDANH_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        if not self.base_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            object.__setattr__(self, "base_url", f"http://{host}:{self.port}")
         if not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("DIEMDANH_BASE_URL must start with http:// or https://")
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):

@@ -36,6 +36,20 @@ def test_default_secret_is_allowed_in_development() -> None:
     assert Settings.from_env({"DIEMDANH_ENV": "development"}).secret_key == DEV_SECRET
 
 
+def test_base_url_follows_host_and_port_unless_set() -> None:
+    assert Settings.from_env({"DIEMDANH_ENV": "development", "DIEMDANH_PORT": "8080"}).base_url == (
+        "http://127.0.0.1:8080"
+    )
+    everywhere = Settings.from_env({"DIEMDANH_ENV": "development", "DIEMDANH_HOST": "0.0.0.0"})
+    assert everywhere.base_url == "http://127.0.0.1:8000"
+    chosen = {
+        "DIEMDANH_ENV": "development",
+        "DIEMDANH_BASE_URL": "https://dd.example.vn/",
+        "DIEMDANH_PORT": "1",
+    }
+    assert Settings.from_env(chosen).base_url == "https://dd.example.vn"
+
+
 def test_short_secret_is_refused() -> None:
     with pytest.raises(SettingsError, match="32"):
         Settings.from_env({"DIEMDANH_SECRET_KEY": "short"})
