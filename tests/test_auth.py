@@ -10,8 +10,8 @@ from sqlmodel import Session, select
 
 from server import auth
 from server.config import Settings
-from server.models import Role, StaffSession, utcnow
-from tests.factories import PASSWORD, login, make_staff
+from server.models import ApiToken, Role, StaffSession, utcnow
+from tests.factories import PASSWORD, count_rows, login, make_staff
 
 
 def test_login_sets_a_hardened_session_cookie(client: TestClient, session: Session) -> None:
@@ -158,3 +158,11 @@ def test_password_change_needs_the_current_password(client: TestClient, session:
     assert short.status_code == 422
     session.refresh(staff)
     assert auth.verify_password(PASSWORD, staff.password_hash)
+
+
+def test_token_without_a_name_is_refused_and_not_stored(client: TestClient, session: Session) -> None:
+    staff = make_staff(session, Role.organizer)
+    login(client, staff)
+    refused = client.post("/profile/tokens", data={"name": "   "})
+    assert refused.status_code == 422
+    assert count_rows(session, ApiToken) == 0
