@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
@@ -87,3 +88,9 @@ ALL: dict[type[StrEnum], dict[Any, str]] = {
 def label(value: StrEnum) -> str:
     """The msgid naming an enum value (translate it with `_()` where it is shown)."""
     return ALL[type(value)][value]
+
+
+def sort_key(name: str | None) -> tuple[str, str]:
+    """Near-Vietnamese alphabetical order without ICU: "Đồng Đăng" sorts with D, "Ải" with A, not after Z."""
+    plain = unicodedata.normalize("NFD", name or "").replace("đ", "d").replace("Đ", "D")
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold(), name or ""

@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from server.errors import AppError, ErrorCode, FormError
 from server.models import OrgUnit, Role, UnitKind, UnitSource, Venue, VenueType
-from server.services import places
+from server.services import places, places_csv
 from tests.factories import login, make_staff, make_tree, make_unit, make_venue
 
 HEADER = "kind,code,name,parent_code,venue_type,address\n"
@@ -26,7 +26,7 @@ def count(session: Session, model: type[SQLModel], *where: Any) -> int:
 
 def import_error(session: Session, text: str) -> list[tuple[int, str]]:
     with pytest.raises(AppError) as caught:
-        places.import_places_csv(session, text)
+        places_csv.import_places_csv(session, text)
     assert caught.value.code == ErrorCode.import_failed
     return [
         (row.line, row.message % row.params if row.params else row.message)
@@ -199,7 +199,7 @@ def test_import_csv_creates_villages_then_their_venues(
         "venue,,Thư viện xã Văn Quan,06253,commune_library,\n"
     )
 
-    summary = places.import_places_csv(session, text)
+    summary = places_csv.import_places_csv(session, text)
 
     assert (summary.villages, summary.venues) == (2, 2)
     village = session.exec(select(OrgUnit).where(OrgUnit.code == "VQ-BC")).one()
@@ -287,7 +287,7 @@ def test_import_csv_accepts_bom_semicolons_and_venue_type_names(
         "Venue;;Nhà văn hóa thôn Bản Cưởm;VQ-BC;Village cultural house;Km 3, QL1B\r\n"
     )
 
-    summary = places.import_places_csv(session, text)
+    summary = places_csv.import_places_csv(session, text)
 
     assert (summary.villages, summary.venues) == (1, 1)
     venue = session.exec(select(Venue)).one()
@@ -311,7 +311,7 @@ def test_unit_tree_takes_the_same_few_queries_whatever_its_size(
         f"village,V{n},Thôn {n},06253,,\nvenue,,Nhà văn hóa {n},V{n},village_cultural_house,\n"
         for n in range(40)
     )
-    places.import_places_csv(session, HEADER + rows)
+    places_csv.import_places_csv(session, HEADER + rows)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from server.deps import AdminStaff, SessionDep, TemplatesDep
 from server.errors import N_, AppError, ErrorCode, FormError
 from server.models import UnitKind, VenueType
-from server.services import places
+from server.services import places, places_csv
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,7 @@ def _page(
         "sources": places.unit_sources(session),
         "village_count": sum(len(node.children) for node in communes),
         "venue_types": list(VenueType),
-        "columns": places.COLUMNS,
+        "columns": places_csv.COLUMNS,
         "unit_form": {},
         "venue_form": {},
         **extra,
@@ -130,7 +130,7 @@ def import_places(
     if problem is not None:
         return _page(request, session, templates, 422, import_error=problem)
     try:
-        summary = places.import_places_csv(session, text)
+        summary = places_csv.import_places_csv(session, text)
     except AppError as error:
         if error.code != ErrorCode.import_failed:
             raise

@@ -8,7 +8,6 @@ values copied into each check-in on the day, so a later reorganisation does not 
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
@@ -179,9 +178,11 @@ def yearly_totals(
 
     communes = sorted(
         grouped(facts.c.commune_id, facts.c.commune_name),
-        key=lambda r: (r[0] is None, _name_key(r[1]), r[0] or 0),
+        key=lambda r: (r[0] is None, labels.sort_key(r[1]), r[0] or 0),
     )
-    venues = sorted(grouped(facts.c.venue_id, facts.c.venue_name), key=lambda r: (_name_key(r[1]), r[0]))
+    venues = sorted(
+        grouped(facts.c.venue_id, facts.c.venue_name), key=lambda r: (labels.sort_key(r[1]), r[0])
+    )
     months = {int(m): (v, p) for m, v, p in grouped(facts.c.month)}
     breakdowns = (
         Breakdown(
@@ -227,12 +228,6 @@ def yearly_totals(
         breakdowns=breakdowns,
         generated_at=(now or utcnow()).astimezone(tz),
     )
-
-
-def _name_key(name: str | None) -> tuple[str, str]:
-    """Near-Vietnamese alphabetical order without ICU: "Đồng Đăng" sorts with D, not after Z."""
-    plain = unicodedata.normalize("NFD", name or "").replace("đ", "d").replace("Đ", "D")
-    return "".join(c for c in plain if not unicodedata.combining(c)).casefold(), name or ""
 
 
 def _enum_breakdown(key: str, title: str, column: str, kind: type[StrEnum], rows: list[Any]) -> Breakdown:
