@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import date, datetime
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,7 @@ class Templates:
             span=span,
         )
         env.globals.update(
+            asset=asset_url,
             language=language,
             settings=self.settings,
             labels=labels,
@@ -141,3 +144,11 @@ class Templates:
 
     def render_string(self, language: str, name: str, context: dict[str, Any]) -> str:
         return self.envs[language].get_template(name).render(context)
+
+
+@cache
+def asset_url(path: str) -> str:
+    """The URL of a static file with a hash of its content: browsers may keep it for a year (the middleware
+    marks versioned URLs immutable), and a changed file gets a new URL."""
+    digest = hashlib.sha256((ROOT / "static" / path).read_bytes()).hexdigest()[:10]
+    return f"/static/{path}?v={digest}"

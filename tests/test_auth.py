@@ -166,3 +166,10 @@ def test_token_without_a_name_is_refused_and_not_stored(client: TestClient, sess
     refused = client.post("/profile/tokens", data={"name": "   "})
     assert refused.status_code == 422
     assert count_rows(session, ApiToken) == 0
+
+
+def test_static_links_carry_a_hash_of_the_file(client: TestClient) -> None:
+    page = client.get("/login").text
+    href = page.split('rel="stylesheet" href="')[1].split('"')[0]
+    assert href.startswith("/static/css/app.css?v=") and len(href.split("v=")[1]) == 10
+    assert client.get(href).headers["cache-control"].endswith("immutable")
