@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,22 +16,18 @@ if str(ROOT) not in sys.path:
 
 from sqlmodel import select  # noqa: E402
 
-from server.config import SETTING_NAMES, Settings  # noqa: E402
+from server.config import Settings  # noqa: E402
 from server.db import make_engine, migrate, session_scope  # noqa: E402
 from server.models import EventType, OrgUnit, Role, UnitKind, VenueType, utcnow  # noqa: E402
 from server.services import checkin, events, places, staff  # noqa: E402
+from tests.browser.support import free_port as free_port  # noqa: E402  (re-exported for the scripts)
+from tests.browser.support import running_server  # noqa: E402
 
 # Chrome on a Pixel 5, as Playwright's device list has it.
 PHONE_UA = (
     "Mozilla/5.0 (Linux; Android 11; Pixel 5) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Mobile Safari/537.36"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bench_settings(database_url: str, port: int, data_dir: Path) -> Settings:
@@ -53,59 +42,12 @@ def bench_settings(database_url: str, port: int, data_dir: Path) -> Settings:
 
 @contextmanager
 def running_app(settings: Settings, port: int, *, workers: int = 1, log: Path) -> Iterator[str]:
-    """uvicorn --factory server.app:app_from_env on 127.0.0.1 (access log off, as in production)."""
-    env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
-    env.update(
-        DIEMDANH_ENV=settings.env,
-        DIEMDANH_DATABASE_URL=settings.database_url,
-        DIEMDANH_BASE_URL=settings.base_url,
-        DIEMDANH_SECRET_KEY=settings.secret_key,
-        DIEMDANH_DATA_DIR=str(settings.data_dir),
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "server.app:app_from_env",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    """The app as the browser tests run it (tests/browser/support.py), access log off as in production."""
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the app did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        with running_server(settings, port, log, workers=workers, access_log=False) as server:
+            yield server.base_url
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from None
 
 
 @dataclass(frozen=True)

@@ -142,9 +142,6 @@ class Templates:
         self._demo = (time.monotonic(), value)
         return value
 
-    def render_string(self, language: str, name: str, context: dict[str, Any]) -> str:
-        return self.envs[language].get_template(name).render(context)
-
 
 @cache
 def asset_url(path: str) -> str:

@@ -46,7 +46,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 def _event_out(event: Event, settings: Any) -> EventOut:
     out = EventOut.model_validate(event)
     out.checkin_code = checkin.code_for(event, settings)
-    out.checkin_url = f"{settings.base_url}/c/{out.checkin_code}"
+    out.checkin_url = checkin.link_for(event, settings)
     return out
 
 
@@ -62,8 +62,7 @@ def _profile(profile: ProfileIn | None) -> Profile | None:
     )
 
 
-def _check_in_out(result: CheckInResult) -> CheckInOut:
-    record = result.check_in
+def _check_in_out(record: CheckIn, result: CheckInResult | None = None) -> CheckInOut:
     return CheckInOut(
         id=record.id or 0,
         event_id=record.event_id,
@@ -72,8 +71,8 @@ def _check_in_out(result: CheckInResult) -> CheckInOut:
         method=record.method,
         age_band=record.age_band,
         gender=record.gender,
-        created=result.created,
-        device_token=result.device_token,
+        created=result.created if result else True,
+        device_token=result.device_token if result else None,
     )
 
 
@@ -149,18 +148,7 @@ def list_check_ins(
         .order_by(col(CheckIn.id))
         .limit(max(1, min(limit, 1000)))
     ).all()
-    return [
-        CheckInOut(
-            id=r.id or 0,
-            event_id=r.event_id,
-            participant_id=r.participant_id,
-            checked_in_at=r.checked_in_at,
-            method=r.method,
-            age_band=r.age_band,
-            gender=r.gender,
-        )
-        for r in rows
-    ]
+    return [_check_in_out(row) for row in rows]
 
 
 @router.post("/events/{event_id}/checkins", status_code=201, responses=ERRORS)
@@ -192,7 +180,7 @@ def add_check_in(
     )
     if not result.created:
         response.status_code = 200
-    return _check_in_out(result)
+    return _check_in_out(result.check_in, result)
 
 
 @router.post("/checkins", status_code=201, responses=ERRORS)
@@ -219,7 +207,7 @@ def public_check_in(
     )
     if not result.created:
         response.status_code = 200
-    return _check_in_out(result)
+    return _check_in_out(result.check_in, result)
 
 
 @router.get("/reports/yearly", responses=ERRORS)

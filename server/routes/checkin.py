@@ -137,21 +137,23 @@ def _profile(session: Session, form: dict[str, Any]) -> Profile:
 
 
 def _context(session: Session, settings: Settings, event: Event, code: str) -> dict[str, Any]:
-    """What every state of the page shows: the event, where it is, and the choices of home place."""
+    """What every state of the page shows: the event and where it is; the home choices on demand."""
     venue = session.get(Venue, event.venue_id)
     assert venue is not None
     unit = session.get(OrgUnit, venue.unit_id)
     commune = unit if unit is None or unit.kind != UnitKind.village else session.get(OrgUnit, unit.parent_id)
-    homes: list[OrgUnit] = []
-    if commune is not None:
-        homes = [
-            commune,
-            *session.exec(
-                select(OrgUnit)
-                .where(OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village)
-                .order_by(col(OrgUnit.name))
-            ).all(),
-        ]
+
+    def homes() -> list[OrgUnit]:
+        # Only the first-time form needs them: a one-tap or successful check-in does not run this query.
+        if commune is None:
+            return []
+        villages = session.exec(
+            select(OrgUnit)
+            .where(OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village)
+            .order_by(col(OrgUnit.name))
+        ).all()
+        return [commune, *villages]
+
     return {
         "event": event,
         "venue": venue,

@@ -119,9 +119,9 @@ def _show_context(session: Session, settings: Settings, event: Event, **extra: A
         "event": event,
         "venue": venue,
         "unit": unit,
-        "link": f"{settings.base_url}/c/{code}",
+        "link": checkin.link_for(event, settings),
         "pretty_code": codes.pretty(code),
-        "qr_svg": qr.render_svg(f"{settings.base_url}/c/{code}"),
+        "qr_svg": qr.render_svg(checkin.link_for(event, settings)),
         "opens_at": opens_at,
         "closes_at": closes_at,
         "live": attendance.live_summary(session, event.id or 0),
@@ -300,7 +300,7 @@ def poster(
 @router.get("/{event_id}/qr.svg")
 def qr_svg(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
     event = events.get_event(session, staff, event_id)
-    link = f"{settings.base_url}/c/{checkin.code_for(event, settings)}"
+    link = checkin.link_for(event, settings)
     return Response(
         qr.render_svg(link),
         media_type="image/svg+xml",
@@ -311,7 +311,7 @@ def qr_svg(event_id: int, staff: CurrentStaff, session: SessionDep, settings: Se
 @router.get("/{event_id}/qr.png")
 def qr_png(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
     event = events.get_event(session, staff, event_id)
-    link = f"{settings.base_url}/c/{checkin.code_for(event, settings)}"
+    link = checkin.link_for(event, settings)
     return Response(
         qr.render_png(link, box_size=16),
         media_type="image/png",

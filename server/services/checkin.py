@@ -87,6 +87,11 @@ def code_for(event: Event, settings: Settings) -> str:
     return codes.make_code(settings.secret_key, event.id or 0, event.starts_at, event.ends_at)
 
 
+def link_for(event: Event, settings: Settings) -> str:
+    """The check-in link printed in the QR code: `BASE_URL/c/<code>`."""
+    return f"{settings.base_url}/c/{code_for(event, settings)}"
+
+
 def event_from_code(
     session: Session, settings: Settings, raw_code: str, *, now: datetime | None = None
 ) -> Event:

@@ -36,11 +36,15 @@ def _healthy(base_url: str) -> bool:
 
 
 @contextmanager
-def running_server(settings: Settings, port: int, log_path: Path, *, workers: int = 1) -> Iterator[Server]:
-    """uvicorn --factory server.app:app_from_env on 127.0.0.1:<port>, configured through DIEMDANH_*."""
+def running_server(
+    settings: Settings, port: int, log_path: Path, *, workers: int = 1, access_log: bool = True
+) -> Iterator[Server]:
+    """uvicorn --factory server.app:app_from_env on 127.0.0.1:<port>, configured through DIEMDANH_*.
+
+    Also what the benchmarks run (bench/_common.py), with the access log off as in production."""
     env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
     env.update(
-        DIEMDANH_ENV="development",
+        DIEMDANH_ENV=settings.env,
         DIEMDANH_DATABASE_URL=settings.database_url,
         DIEMDANH_BASE_URL=settings.base_url,
         DIEMDANH_SECRET_KEY=settings.secret_key,
@@ -61,6 +65,7 @@ def running_server(settings: Settings, port: int, log_path: Path, *, workers: in
         str(workers),
         "--log-level",
         "warning",
+        *([] if access_log else ["--no-access-log"]),
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
