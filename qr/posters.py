@@ -50,8 +50,11 @@ class Poster:
     footer: str = ""
 
 
-def _text(y: float, content: str, style: Style) -> str:
-    """One centred <text> element with escaped content."""
+def _text(
+    y: float, content: str, style: Style, *, x: float = PAGE_W / 2, fills: dict[str, str] | None = None
+) -> str:
+    """One <text> element with escaped content at `x` (anchored as its parent says: centred here)."""
+    fills = _FILLS if fills is None else fills
     attrs = {"class": style.role, "font-size": f"{style.size:g}"}
     if style.weight != "400":
         attrs["font-weight"] = style.weight
@@ -59,10 +62,10 @@ def _text(y: float, content: str, style: Style) -> str:
         attrs["font-family"] = MONO
     if style.spacing:
         attrs["letter-spacing"] = f"{style.spacing:g}"
-    if style.role in _FILLS:
-        attrs["fill"] = _FILLS[style.role]
+    if style.role in fills:
+        attrs["fill"] = fills[style.role]
     extra = "".join(f" {name}={quoteattr(value)}" for name, value in attrs.items())
-    return f'<text x="{PAGE_W / 2:g}" y="{y:.2f}"{extra}>{escape(content)}</text>'
+    return f'<text x="{x:g}" y="{y:.2f}"{extra}>{escape(content)}</text>'
 
 
 def _height(lines: list[str], style: Style) -> float:
