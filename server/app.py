@@ -20,7 +20,7 @@ from server.db import make_engine
 from server.errors import MESSAGES, STATUS, AppError, ErrorCode
 from server.i18n import gettext, pick_language
 from server.middleware import SecurityMiddleware, problem_body
-from server.routes import api, checkin, events, pages, places, reports, staff
+from server.routes import api, checkin, desk, events, pages, people, places, reports, staff
 from server.templating import Templates
 
 PROBLEM_JSON = "application/problem+json"
@@ -51,6 +51,8 @@ def create_app(settings: Settings) -> FastAPI:
         pages.router,
         checkin.router,
         events.router,
+        desk.router,
+        people.router,
         places.router,
         reports.router,
         staff.router,

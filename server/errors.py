@@ -28,6 +28,15 @@ class ErrorCode(StrEnum):
     profile_required = "profile_required"
     import_failed = "import_failed"
     conflict = "conflict"
+    invalid_key = "invalid_key"
+    key_reused = "key_reused"
+    clock_skew = "clock_skew"
+    sync_too_late = "sync_too_late"
+    card_invalid = "card_invalid"
+    credential_revoked = "credential_revoked"
+    rotating_code_required = "rotating_code_required"
+    rotating_code_stale = "rotating_code_stale"
+    headcount_below_zero = "headcount_below_zero"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -47,6 +56,15 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.profile_required: 422,
     ErrorCode.import_failed: 422,
     ErrorCode.conflict: 409,
+    ErrorCode.invalid_key: 422,
+    ErrorCode.key_reused: 409,
+    ErrorCode.clock_skew: 422,
+    ErrorCode.sync_too_late: 410,
+    ErrorCode.card_invalid: 404,
+    ErrorCode.credential_revoked: 410,
+    ErrorCode.rotating_code_required: 403,
+    ErrorCode.rotating_code_stale: 410,
+    ErrorCode.headcount_below_zero: 409,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -70,6 +88,23 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.profile_required: N_("Please choose your age group and gender."),
     ErrorCode.import_failed: N_("The file was not imported. Nothing was saved."),
     ErrorCode.conflict: N_("This conflicts with data that already exists."),
+    ErrorCode.invalid_key: N_("The request has no valid key. Please reload the page and try again."),
+    ErrorCode.key_reused: N_("This key was already used for a different check-in. Nothing was changed."),
+    ErrorCode.clock_skew: N_(
+        "The time of the scan lies in the future. Please check the date and time of the device."
+    ),
+    ErrorCode.sync_too_late: N_("This check-in reached the server too late to be counted."),
+    ErrorCode.card_invalid: N_("This card number is not valid. Please check the number on the card."),
+    ErrorCode.credential_revoked: N_(
+        "This card or phone has been cancelled. Please ask the organizer for a new card."
+    ),
+    ErrorCode.rotating_code_required: N_(
+        "This event uses a code that changes on the organizer's screen. Please scan that code."
+    ),
+    ErrorCode.rotating_code_stale: N_(
+        "The code you scanned has already changed. Please scan the code on the screen again."
+    ),
+    ErrorCode.headcount_below_zero: N_("The count cannot go below zero."),
 }
 
 

@@ -7,7 +7,18 @@ from enum import StrEnum
 from typing import Any
 
 from server.errors import N_
-from server.models import AgeBand, Campaign, EventStatus, EventType, Gender, Role, UnitKind, VenueType
+from server.models import (
+    AgeBand,
+    Campaign,
+    Channel,
+    CheckInMode,
+    EventStatus,
+    EventType,
+    Gender,
+    Role,
+    UnitKind,
+    VenueType,
+)
 
 VENUE_TYPES: dict[VenueType, str] = {
     VenueType.provincial_library: N_("Provincial public library"),
@@ -73,7 +84,24 @@ EVENT_STATUSES: dict[EventStatus, str] = {
     EventStatus.cancelled: N_("Cancelled"),
 }
 
+CHECKIN_MODES: dict[CheckInMode, str] = {
+    CheckInMode.poster: N_("Printed QR poster"),
+    CheckInMode.rotating: N_("Code changing on a screen (a photo of it stops working)"),
+    CheckInMode.both: N_("Printed poster and a changing code on a screen"),
+}
+
+CHANNELS: dict[Channel, str] = {
+    Channel.page: N_("Phone (QR code)"),
+    Channel.public_api: N_("Phone (app)"),
+    Channel.staff_form: N_("Entered by staff"),
+    Channel.staff_api: N_("Entered by staff (API)"),
+    Channel.kiosk: N_("Card reader"),
+    Channel.batch: N_("Sent later from a device"),
+}
+
 ALL: dict[type[StrEnum], dict[Any, str]] = {
+    CheckInMode: CHECKIN_MODES,
+    Channel: CHANNELS,
     VenueType: VENUE_TYPES,
     EventType: EVENT_TYPES,
     Campaign: CAMPAIGNS,

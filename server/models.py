@@ -88,13 +88,31 @@ class EventStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class CheckInMethod(StrEnum):
-    qr = "qr"
-    manual = "manual"
-    api = "api"
+class Channel(StrEnum):
+    """The door a check-in came through; every door calls the same engine (services/checkin.py)."""
+
+    page = "page"  # the resident's page /c/<code>
+    public_api = "public_api"  # POST /api/v1/checkins
+    staff_form = "staff_form"  # the organizer's event page
+    staff_api = "staff_api"  # POST /api/v1/events/{id}/checkins
+    kiosk = "kiosk"  # the organizer's phone reading personal cards
+    batch = "batch"  # POST /api/v1/checkins/batch (an outbox synced later)
 
 
-def _enum(kind: type[StrEnum]) -> Column:
+class CredentialKind(StrEnum):
+    device = "device"  # the random token a resident's phone keeps (stored as its sha256)
+    card = "card"  # a printed personal card's number
+
+
+class CheckInMode(StrEnum):
+    """Which codes open an event's check-in: the printed poster, a code rotating on a screen, or both."""
+
+    poster = "poster"
+    rotating = "rotating"
+    both = "both"
+
+
+def _enum(kind: type[StrEnum], *, nullable: bool = False) -> Column:
     # Stored as the value in a VARCHAR (no native ENUM, no CHECK), so adding a value needs no migration.
     return Column(
         SAEnum(
@@ -104,7 +122,7 @@ def _enum(kind: type[StrEnum]) -> Column:
             length=32,
             values_callable=lambda members: [m.value for m in members],
         ),
-        nullable=False,
+        nullable=nullable,
     )
 
 
@@ -206,20 +224,22 @@ class Event(SQLModel, table=True):
     expected_audience: int | None = None
     description: str = Field(default="", max_length=2000)
     status: EventStatus = Field(sa_column=_enum(EventStatus))
+    checkin_mode: CheckInMode = Field(default=CheckInMode.poster, sa_column=_enum(CheckInMode))
     created_by_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Participant(SQLModel, table=True):
-    """A resident as the app knows them: anonymous by default (age band, gender, home unit)."""
+    """A resident as the app knows them: anonymous by default (age band, gender, home unit). They are
+    recognised by their credentials (phone, personal cards) or found by staff by name."""
 
     __tablename__ = "participant"
 
     id: int | None = Field(default=None, primary_key=True)
-    # sha256 of the random device token kept in the phone's cookie and localStorage.
-    device_hash: str | None = Field(default=None, max_length=64, unique=True)
     name: str | None = Field(default=None, max_length=200)
+    # The name without diacritics, lower case: staff type "nguyen van" on a phone keyboard.
+    search_name: str = Field(default="", max_length=200, index=True)
     age_band: AgeBand = Field(sa_column=_enum(AgeBand))
     gender: Gender = Field(sa_column=_enum(Gender))
     home_unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
@@ -228,8 +248,29 @@ class Participant(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Credential(SQLModel, table=True):
+    """One way a participant is recognised; revocable. A phone's device token (as its sha256) or a
+    personal card's number (kept readable: it is printed on the card and reprinted from here)."""
+
+    __tablename__ = "credential"
+    __table_args__ = (UniqueConstraint("kind", "lookup", name="uq_credential_kind_lookup"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    kind: CredentialKind = Field(sa_column=_enum(CredentialKind))
+    lookup: str = Field(max_length=64)
+    # Cards: the venue that issued it (printed on the card, and the organizers who may manage it).
+    venue_id: int | None = Field(default=None, foreign_key="venue.id", index=True)
+    issued_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    issued_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+    revoked_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
 class CheckIn(SQLModel, table=True):
-    """One accepted check-in. Place, age band and gender are copied as they were on the day."""
+    """One accepted check-in. Place, age band and gender are copied as they were on the day.
+    `checked_in_at` is when the person came (the claimed scan time), which reports count by;
+    `received_at` is when it reached the server (later for an outbox or a paper register)."""
 
     __tablename__ = "check_in"
     __table_args__ = (
@@ -241,8 +282,13 @@ class CheckIn(SQLModel, table=True):
     event_id: int = Field(foreign_key="event.id", index=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     nonce: str = Field(max_length=64, unique=True)
-    method: CheckInMethod = Field(sa_column=_enum(CheckInMethod))
+    # sha256 of what was asked (event, person, claimed time): the same key with other content is refused.
+    fingerprint: str | None = Field(default=None, max_length=64)
+    channel: Channel = Field(sa_column=_enum(Channel))
+    credential_id: int | None = Field(default=None, foreign_key="credential.id")
     checked_in_at: datetime
+    received_at: datetime
+    late: bool = False
     recorded_by_id: int | None = Field(default=None, foreign_key="staff.id")
     venue_id: int = Field(foreign_key="venue.id")
     venue_type: VenueType = Field(sa_column=_enum(VenueType))
@@ -252,8 +298,31 @@ class CheckIn(SQLModel, table=True):
     gender: Gender = Field(sa_column=_enum(Gender))
 
 
+class Headcount(SQLModel, table=True):
+    """One change (+n or -n) of an event's count of people who did not check in (children with their
+    parents, passers-by). Visits, never people. Each row is also the log of who changed the count."""
+
+    __tablename__ = "headcount"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    delta: int
+    age_band: AgeBand | None = Field(default=None, sa_column=_enum(AgeBand, nullable=True))
+    gender: Gender | None = Field(default=None, sa_column=_enum(Gender, nullable=True))
+    nonce: str = Field(max_length=64, unique=True)
+    fingerprint: str = Field(max_length=64)
+    channel: Channel = Field(sa_column=_enum(Channel))
+    counted_at: datetime = Field(index=True)
+    received_at: datetime
+    recorded_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    venue_id: int = Field(foreign_key="venue.id")
+    venue_type: VenueType = Field(sa_column=_enum(VenueType))
+    commune_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    village_id: int | None = Field(default=None, foreign_key="org_unit.id")
+
+
 class CheckInAttempt(SQLModel, table=True):
-    """Every check-in attempt, accepted or refused, for audit and abuse tracking."""
+    """Every check-in or headcount attempt, accepted or refused, for audit and abuse tracking."""
 
     __tablename__ = "check_in_attempt"
 
@@ -262,9 +331,11 @@ class CheckInAttempt(SQLModel, table=True):
     event_id: int | None = Field(default=None, index=True)
     participant_id: int | None = None
     nonce: str | None = Field(default=None, max_length=64)
-    method: CheckInMethod = Field(sa_column=_enum(CheckInMethod))
+    channel: Channel = Field(sa_column=_enum(Channel))
+    action: str = Field(default="check_in", max_length=16)  # check_in or headcount
     outcome: str = Field(max_length=32)
     check_in_id: int | None = None
+    staff_id: int | None = None
 
 
 class Meta(SQLModel, table=True):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation
 
-from server.models import AgeBand, Campaign, CheckInMethod, EventStatus, EventType, Gender
+from server.models import AgeBand, Campaign, Channel, CheckInMode, EventStatus, EventType, Gender
 
 
 class EventIn(BaseModel):
@@ -18,6 +19,9 @@ class EventIn(BaseModel):
     campaign: Campaign = Campaign.none
     expected_audience: int | None = Field(default=None, ge=0, le=1_000_000)
     description: str = Field(default="", max_length=2000)
+    checkin_mode: CheckInMode = Field(
+        default=CheckInMode.poster, description="which codes open check-in: poster, rotating (screen) or both"
+    )
 
 
 class EventPatch(BaseModel):
@@ -31,6 +35,7 @@ class EventPatch(BaseModel):
     campaign: Campaign | None = None
     expected_audience: int | None = Field(default=None, ge=0, le=1_000_000)
     description: str | None = Field(default=None, max_length=2000)
+    checkin_mode: CheckInMode | None = None
 
 
 class EventOut(BaseModel):
@@ -46,6 +51,7 @@ class EventOut(BaseModel):
     expected_audience: int | None
     description: str
     status: EventStatus
+    checkin_mode: CheckInMode
     checkin_url: str = ""
     checkin_code: str = ""
 
@@ -66,47 +72,132 @@ class ProfileIn(BaseModel):
     consent: bool = False
 
 
-class StaffCheckInIn(BaseModel):
-    """A check-in entered by staff: a resident without a phone (profile) or a known device token."""
+KEY = Field(min_length=8, max_length=64, description="idempotency key made on the device; a retry is a no-op")
+CLAIMED = Field(
+    default=None,
+    description="when the scan was made (ISO 8601 with offset), for outboxes and paper registers; "
+    "default: when the request arrives. Must lie in the event's check-in window.",
+)
 
-    nonce: str = Field(min_length=8, max_length=64, description="client idempotency key; a retry is a no-op")
-    profile: ProfileIn | None = None
+
+class StaffCheckInIn(BaseModel):
+    """A check-in entered by staff: give exactly one of card, participant_id, device_token or profile."""
+
+    nonce: str = KEY
+    card: str | None = Field(default=None, max_length=40, description="a personal card's number or QR text")
+    participant_id: int | None = Field(default=None, ge=1, description="a participant found by name")
     device_token: str | None = Field(default=None, max_length=64)
-    checked_in_at: AwareDatetime | None = Field(
-        default=None, description="when it happened, for late or back-dated entries; default: now"
-    )
+    profile: ProfileIn | None = Field(default=None, description="a new participant without phone or card")
+    checked_in_at: AwareDatetime | None = CLAIMED
 
 
 class PublicCheckInIn(BaseModel):
     """A resident's own check-in with the code from the poster (what the check-in page posts)."""
 
     code: str = Field(min_length=9, max_length=32)
-    nonce: str = Field(min_length=8, max_length=64)
+    nonce: str = KEY
     device_token: str | None = Field(default=None, max_length=64)
     profile: ProfileIn | None = None
+    rotation: str | None = Field(
+        default=None, max_length=16, description="the `t` of a rotating screen code's link"
+    )
+    checked_in_at: AwareDatetime | None = CLAIMED
+
+
+class HeadcountIn(BaseModel):
+    """A change of the walk-in count (people counted at the door who do not check in)."""
+
+    nonce: str = KEY
+    delta: int = Field(ge=-500, le=500, description="+n or -n, not 0")
+    age_band: AgeBand | None = None
+    gender: Gender | None = None
+    counted_at: AwareDatetime | None = CLAIMED
+
+
+class HeadcountOut(BaseModel):
+    id: int
+    event_id: int
+    delta: int
+    age_band: AgeBand | None
+    gender: Gender | None
+    counted_at: datetime
+    total: int = Field(description="the event's walk-in count after this change")
+    created: bool = True
+
+
+class BatchItemIn(BaseModel):
+    """One check-in or headcount change made offline. A check-in names its event by `code` (a phone)
+    or `event_id` (staff), and who came by device_token (+ profile the first time), card,
+    participant_id or profile. A headcount change (staff only) gives event_id and delta."""
+
+    type: Literal["check_in", "headcount"] = "check_in"
+    key: str = KEY
+    event_id: int | None = Field(default=None, ge=1)
+    code: str | None = Field(default=None, min_length=9, max_length=32)
+    claimed_at: AwareDatetime | None = CLAIMED
+    device_token: str | None = Field(default=None, max_length=64)
+    card: str | None = Field(default=None, max_length=40)
+    participant_id: int | None = Field(default=None, ge=1)
+    profile: ProfileIn | None = None
+    delta: int | None = Field(default=None, ge=-500, le=500)
+    age_band: AgeBand | None = None
+    gender: Gender | None = None
+    kiosk: bool = Field(default=False, description="sent by the organizer's kiosk (staff only)")
+
+
+class BatchIn(BaseModel):
+    """Up to 500 items, each answered on its own: one bad item never sinks the others."""
+
+    items: Annotated[list[SkipValidation[BatchItemIn]], Field(min_length=1, max_length=500)]
+
+
+class BatchResultOut(BaseModel):
+    key: str
+    status: Literal["stored", "replayed", "refused"]
+    code: str | None = Field(default=None, description="the refusal's error code")
+    message: str | None = None
+    check_in_id: int | None = None
+    headcount_id: int | None = None
+    late: bool = False
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResultOut]
 
 
 class CheckInOut(BaseModel):
     id: int
     event_id: int
     participant_id: int
-    checked_in_at: datetime
-    method: CheckInMethod
+    checked_in_at: datetime = Field(description="when the person came (the claimed scan time)")
+    received_at: datetime
+    late: bool
+    channel: Channel
     age_band: AgeBand
     gender: Gender
     created: bool = True
     device_token: str | None = Field(default=None, description="set when a new device token was made")
 
 
+class ParticipantOut(BaseModel):
+    id: int
+    name: str | None = Field(description="only adults who chose to give it")
+    age_band: AgeBand
+    gender: Gender
+    home_unit_id: int | None
+    cards: list[str] = Field(description="numbers of the participant's cards that still work")
+
+
 class CountOut(BaseModel):
-    key: str
+    key: str = Field(description='an enum value, or "" for walk-ins counted without this detail')
     visits: int
 
 
 class LiveOut(BaseModel):
     event_id: int
-    visits: int
-    people: int
+    visits: int = Field(description="check-ins and walk-ins")
+    people: int = Field(description="different people who checked in")
+    walk_ins: int
     by_age_band: list[CountOut]
     by_gender: list[CountOut]
     version: str
@@ -117,6 +208,7 @@ class ReportRowOut(BaseModel):
     name: str
     visits: int
     people: int
+    walk_ins: int
 
 
 class BreakdownOut(BaseModel):
@@ -133,4 +225,5 @@ class YearlyTotalsOut(BaseModel):
     rule: str
     visits: int
     people: int
+    walk_ins: int = Field(description="of the visits, people counted at the door without checking in")
     breakdowns: list[BreakdownOut]

@@ -18,12 +18,13 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from server import labels
+from server import codes, labels
 from server.config import ROOT, Settings
 from server.errors import MESSAGES
 from server.i18n import LANGUAGES, pick_language, translations
 from server.models import Meta
-from server.services.checkin import CONSENT_VERSION
+from server.services.checkin import new_nonce
+from server.services.identities import CONSENT_VERSION
 
 TEMPLATES_DIR = ROOT / "templates"
 
@@ -99,6 +100,7 @@ class Templates:
             choices=choices,
             stamp=stamp,
             span=span,
+            card=codes.pretty,
         )
         env.globals.update(
             asset=asset_url,
@@ -107,6 +109,7 @@ class Templates:
             labels=labels,
             error_messages=MESSAGES,
             consent_version=CONSENT_VERSION,
+            new_nonce=new_nonce,
         )
         return env
 

@@ -12,17 +12,21 @@ from sqlmodel import Session, func, select
 
 from server.auth import hash_password
 from server.models import (
+    AgeBand,
     Campaign,
     Event,
     EventStatus,
     EventType,
+    Gender,
     OrgUnit,
+    Participant,
     Role,
     Staff,
     UnitKind,
     Venue,
     VenueType,
 )
+from server.services.identities import CONSENT_VERSION, search_form
 
 PASSWORD = "mat-khau-thu-nghiem"
 _seq = itertools.count(1)
@@ -123,3 +127,20 @@ def count_rows(session: Session, model: type) -> int:
     an open SQLite read transaction would not see what the app committed since)."""
     session.commit()
     return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def make_participant(
+    session: Session, *, name: str | None = None, home_unit: OrgUnit | None = None, **overrides: Any
+) -> Participant:
+    """A participant who gave consent: an anonymous adult unless a name is given."""
+    values: dict[str, Any] = {
+        "name": name,
+        "search_name": search_form(name or ""),
+        "age_band": AgeBand.from_25,
+        "gender": Gender.female,
+        "home_unit_id": home_unit.id if home_unit else None,
+        "consent_at": datetime(2025, 7, 1, tzinfo=UTC),
+        "consent_version": CONSENT_VERSION,
+    }
+    values.update(overrides)
+    return _store(session, Participant(**values))

@@ -9,8 +9,10 @@ from sqlmodel import Session
 
 from server.auth import create_api_token
 from server.config import Settings
-from server.models import CheckIn, Event, Role
+from server.models import AgeBand, CheckIn, Event, Gender, Participant, Role
+from server.services import identities
 from server.services.checkin import code_for
+from server.services.identities import Profile
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
 
@@ -138,7 +140,71 @@ def test_future_check_in_is_refused(client: TestClient, session: Session) -> Non
         "profile": {"age_band": "25-59", "gender": "male", "consent": True},
     }
     response = client.post(f"/api/v1/events/{event.id}/checkins", json=body, headers=headers)
-    assert response.status_code == 422 and count_rows(session, CheckIn) == 0
+    assert response.status_code == 422 and response.json()["code"] == "clock_skew"
+    assert count_rows(session, CheckIn) == 0
+
+
+def test_unknown_home_unit_is_a_422_problem_not_a_500(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    headers, world = _bearer(session)
+    event = make_event(session, world["venue"])
+    profile = {"age_band": "25-59", "gender": "male", "consent": True, "home_unit_id": 999_999}
+    for url, body, extra in (
+        ("/api/v1/checkins", {"code": code_for(event, settings)}, {}),
+        (f"/api/v1/events/{event.id}/checkins", {}, headers),
+    ):
+        response = client.post(
+            url, json={**body, "nonce": "home-unit-0001", "profile": profile}, headers=extra
+        )
+        assert response.status_code == 422 and response.json()["code"] == "invalid_input", response.text
+    assert count_rows(session, CheckIn) == 0
+
+
+def test_staff_api_finds_a_participant_and_checks_them_in_by_id_and_by_card(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    headers, world = _bearer(session)
+    first, second = make_event(session, world["venue"]), make_event(session, world["venue"])
+    person = identities.new_participant(
+        session,
+        Profile(
+            AgeBand.from_60, Gender.male, home_unit_id=world["commune"].id, name="Lương Văn Tư", consent=True
+        ),
+        datetime.now(UTC),
+    )
+    card = identities.issue_card(session, settings, world["staff"], person, world["venue"])
+    found = client.get("/api/v1/participants", params={"q": "luong van tu"}, headers=headers)
+    assert found.status_code == 200
+    assert found.json() == [
+        {
+            "id": person.id,
+            "name": "Lương Văn Tư",
+            "age_band": "60+",
+            "gender": "male",
+            "home_unit_id": world["commune"].id,
+            "cards": [card.lookup],
+        }
+    ]
+    by_id = {"nonce": "found-by-name-1", "participant_id": person.id}
+    assert client.post(f"/api/v1/events/{first.id}/checkins", json=by_id, headers=headers).status_code == 201
+    by_card = {"nonce": "card-scanner-1", "card": f"DIEMDANH:{card.lookup}"}
+    stored = client.post(f"/api/v1/events/{second.id}/checkins", json=by_card, headers=headers)
+    assert stored.status_code == 201 and stored.json()["participant_id"] == person.id
+    assert count_rows(session, Participant) == 1 and count_rows(session, CheckIn) == 2
+
+
+def test_openapi_documents_every_status_the_check_in_endpoints_answer(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/checkins",
+        "/api/v1/events/{event_id}/checkins",
+        "/api/v1/events/{event_id}/headcounts",
+    ):
+        assert {"200", "201", "401", "403", "404", "409", "410", "422"} <= set(
+            paths[path]["post"]["responses"]
+        )
+    assert {"200", "401", "422"} <= set(paths["/api/v1/checkins/batch"]["post"]["responses"])
 
 
 def test_public_check_in_uses_the_same_rules(

@@ -11,11 +11,15 @@ from sqlmodel import Session, SQLModel, col, select
 from server.auth import authenticate
 from server.config import Settings
 from server.models import (
+    Channel,
     CheckIn,
     CheckInAttempt,
-    CheckInMethod,
+    CheckInMode,
+    Credential,
+    CredentialKind,
     Event,
     EventStatus,
+    Headcount,
     Meta,
     OrgUnit,
     Participant,
@@ -80,13 +84,18 @@ def _check_check_ins(
     assert 2000 <= len(check_ins) <= 6000
     people = {c.participant_id for c in check_ins}
     assert len(people) < len(check_ins) / 2, "many people come back"
-    # Every check-in went through the service (it logs each attempt), and none was refused.
-    outcomes = Counter(session.exec(select(CheckInAttempt.outcome)).all())
-    assert outcomes == {"accepted": len(check_ins)}
+    # Every check-in went through the engine (it logs each attempt), and none was refused.
+    logged = session.exec(select(CheckInAttempt.action, CheckInAttempt.outcome)).all()
+    walk_ins = session.exec(select(Headcount)).all()
+    assert Counter(logged) == {
+        ("check_in", "accepted"): len(check_ins),
+        ("headcount", "accepted"): len(walk_ins),
+    }
     for c in check_ins:
         event = events[c.event_id]
         assert event.status == EventStatus.scheduled
         assert event.starts_at <= c.checked_in_at <= min(event.ends_at, NOW)
+        assert c.checked_in_at <= c.received_at <= NOW
 
     months = Counter(c.checked_in_at.astimezone(settings.tz).strftime("%Y-%m") for c in check_ins)
     assert {NOW.year - 1, NOW.year} <= {int(month[:4]) for month in months}
@@ -95,11 +104,22 @@ def _check_check_ins(
         assert months[f"{year}-{month + 1:02d}"] > 0, (year, month + 1)
     assert months["2025-04"] > 3 * months["2025-02"] and months["2025-10"] > 2 * months["2025-07"]
 
-    manual = [c for c in check_ins if c.method == CheckInMethod.manual]
-    assert 0 < len(manual) < len(check_ins) / 4
-    assert all(c.recorded_by_id is not None for c in manual)
-    no_phone = session.exec(select(Participant).where(col(Participant.device_hash).is_(None))).all()
-    assert {c.participant_id for c in manual} == {p.id for p in no_phone}
+    by_staff = [c for c in check_ins if c.channel == Channel.staff_form]
+    assert 0 < len(by_staff) < len(check_ins) / 4
+    assert all(c.recorded_by_id is not None for c in by_staff)
+    cards = session.exec(select(Credential).where(Credential.kind == CredentialKind.card)).all()
+    card_ids = {card.id for card in cards}
+    by_card = [c for c in by_staff if c.credential_id in card_ids]
+    assert len(cards) == 6 * 24 and by_card, "regulars without a phone hold cards and use them"
+    holders = Counter(c.participant_id for c in by_card)
+    assert max(holders.values()) > 1, "a card holder who comes again stays one person"
+    typed_later = [c for c in by_staff if c.credential_id is None]
+    assert typed_later and all(c.late for c in typed_later), "paper registers are typed in the next day"
+    phones = session.exec(select(Credential).where(Credential.kind == CredentialKind.device)).all()
+    by_phone = [c for c in check_ins if c.channel == Channel.page]
+    assert {c.credential_id for c in by_phone} <= {p.id for p in phones} and not any(c.late for c in by_phone)
+    assert walk_ins and all(h.delta == 1 and h.recorded_by_id for h in walk_ins)
+    assert not {h.event_id for h in walk_ins} - {c.event_id for c in check_ins} - set(events)
     named = session.exec(select(Participant).where(col(Participant.name).is_not(None))).all()
     assert named and not any(p.age_band.is_child for p in named)
 
@@ -115,6 +135,7 @@ def _check_open_and_upcoming(
     windows = {e.id: check_in_window(e, settings) for e in scheduled}
     open_now = [events[i] for i, (opens, closes) in windows.items() if opens <= NOW <= closes]
     assert open_now, "an event is open for check-in when the demo is built"
+    assert any(e.checkin_mode == CheckInMode.both for e in open_now), "it also shows a rotating code"
     for event in open_now:
         assert event_from_code(session, settings, code_for(event, settings), now=NOW).id == event.id
     upcoming = [e for e in events.values() if e.starts_at > NOW]

@@ -83,7 +83,7 @@ def test_xlsx_counts_are_numbers_matching_the_totals(totals: YearlyTotals) -> No
         rows = list(book[name].iter_rows(min_row=2, max_row=len(breakdown.rows) + 2, values_only=True))
         assert [(r[1], r[2]) for r in rows[:-1]] == [(row.visits, row.people) for row in breakdown.rows]
         assert all(isinstance(r[1], int) and isinstance(r[2], int) for r in rows)
-        assert rows[-1] == ("Tổng cộng", totals.visits, totals.people)
+        assert rows[-1] == ("Tổng cộng", totals.visits, totals.people, totals.walk_ins)
         assert sum(r[1] for r in rows[:-1]) == totals.visits
 
 
@@ -94,7 +94,9 @@ def test_xlsx_summary_states_unit_window_rule_time_and_totals(totals: YearlyTota
     assert (
         "Năm thống kê 2025: 01/01/2025–31/12/2025 (dữ liệu thực tế đến ngày cắt số liệu, chưa gồm ước tính)"
     ) in texts
-    assert "Lượt = số lần điểm danh; Người = số người khác nhau" in texts
+    assert (
+        "Lượt = số lần điểm danh cộng số khách vãng lai đếm tại cửa; Người = số người khác nhau đã điểm danh"
+    ) in texts
     assert "24/11/2026 10:05" in texts  # 03:05 UTC in Vietnam
     values = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(values_only=True) if row[0]}
     assert (values["Tổng số lượt"], values["Tổng số người"]) == (totals.visits, totals.people)
@@ -115,8 +117,9 @@ def test_csv_has_bom_vietnamese_headers_and_intact_diacritics(totals: YearlyTota
         "Đến ngày (ngày cắt số liệu)",
         "Bảng",
         "Mục",
-        "Lượt (số lần điểm danh)",
+        "Lượt (điểm danh và vãng lai)",
         "Người (số người khác nhau)",
+        "Vãng lai (đếm tại cửa, đã tính trong số lượt)",
     ]
     assert ["Theo xã", "Xã Văn Quan"] in [row[4:6] for row in rows]
     assert ["Theo điểm tổ chức", "Trung tâm Văn hóa - Thể thao xã Tri Lễ"] in [row[4:6] for row in rows]
@@ -124,7 +127,13 @@ def test_csv_has_bom_vietnamese_headers_and_intact_diacritics(totals: YearlyTota
 
 def test_csv_totals_match_and_every_row_states_the_window(totals: YearlyTotals) -> None:
     rows = _csv_rows(to_csv(totals, "vi"))[1:]
-    assert rows[0][4:] == ["Tổng hợp", "Tổng cộng", str(totals.visits), str(totals.people)]
+    assert rows[0][4:] == [
+        "Tổng hợp",
+        "Tổng cộng",
+        str(totals.visits),
+        str(totals.people),
+        str(totals.walk_ins),
+    ]
     assert all(row[1:4] == ["2025", "2025-01-01", "2025-12-31"] for row in rows)
     for breakdown in totals.breakdowns:
         title = {"commune": "Theo xã", "month": "Theo tháng", "gender": "Theo giới tính"}.get(breakdown.key)
@@ -174,4 +183,5 @@ def test_csv_download_with_cut_off_counts_only_the_window(
         "Tổng cộng",
         str(len(made)),
         str(len({m.person for m in made})),
+        "0",  # walk-ins: tests/test_headcounts.py counts them into the report
     ]

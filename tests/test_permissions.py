@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from server.auth import create_api_token
 from server.models import ApiToken, CheckIn, Event, OrgUnit, Role, Staff, Venue
-from server.routes import api, checkin, events, pages, places, reports, staff
+from server.routes import api, checkin, desk, events, pages, places, reports, staff
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
 VALID_JSON = {
@@ -21,6 +21,7 @@ VALID_JSON = {
         "profile": {"age_band": "60+", "gender": "male", "consent": True},
     },
     ("PATCH", "/api/v1/events/{event_id}"): {"title": "Đổi tên"},
+    ("POST", "/api/v1/events/{event_id}/headcounts"): {"nonce": "walk-0000003", "delta": 1},
 }
 VALID_FORM = {
     "nonce": "walk-0000002",
@@ -34,7 +35,7 @@ VALID_FORM = {
     "start_time": "08:00",
     "end_time": "09:00",
 }
-ROUTERS = (api, checkin, events, pages, places, reports, staff)
+ROUTERS = (api, checkin, desk, events, pages, places, reports, staff)
 # Routes anyone may use: the resident's check-in, the start page, login, language and health.
 PUBLIC = {
     ("GET", "/"),
@@ -47,6 +48,7 @@ PUBLIC = {
     ("GET", "/c/{code}"),
     ("POST", "/c/{code}"),
     ("POST", "/api/v1/checkins"),
+    ("POST", "/api/v1/checkins/batch"),  # a resident's phone; staff items are checked item by item
 }
 # What an organizer may open without any id in scope (they show only the organizer's own data).
 ORGANIZER_OPEN = {
@@ -58,6 +60,10 @@ ORGANIZER_OPEN = {
     ("POST", "/profile/password"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/events"),
+    ("GET", "/people"),
+    ("GET", "/people/cards/new"),
+    ("POST", "/people/cards/new"),
+    ("GET", "/api/v1/participants"),
 }
 
 

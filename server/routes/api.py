@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from pydantic import ValidationError
 from sqlmodel import col, select
 
-from server.deps import CurrentStaff, LanguageDep, OfficeStaff, SessionDep, SettingsDep
-from server.errors import AppError, ErrorCode
+from server.deps import CurrentStaff, LanguageDep, OfficeStaff, OptionalStaff, SessionDep, SettingsDep
+from server.errors import MESSAGES, AppError, ErrorCode
 from server.i18n import gettext
-from server.models import CheckIn, CheckInMethod, Event, utcnow
+from server.models import Channel, CheckIn, Event, Staff
 from server.schemas import (
+    BatchIn,
+    BatchItemIn,
+    BatchOut,
+    BatchResultOut,
     BreakdownOut,
     CheckInOut,
     CountOut,
@@ -20,15 +25,20 @@ from server.schemas import (
     EventOut,
     EventPage,
     EventPatch,
+    HeadcountIn,
+    HeadcountOut,
     LiveOut,
+    ParticipantOut,
     ProfileIn,
     PublicCheckInIn,
     ReportRowOut,
     StaffCheckInIn,
     YearlyTotalsOut,
 )
-from server.services import attendance, checkin, events, reports
-from server.services.checkin import CheckInResult, Profile
+from server.services import attendance, checkin, events, headcounts, identities, reports, sync
+from server.services.checkin import CheckInRequest, CheckInResult, Identity
+from server.services.headcounts import HeadcountRequest
+from server.services.identities import Profile
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 PROBLEM = {"content": {"application/problem+json": {}}, "description": "Problem details with a `code`"}
@@ -37,10 +47,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: PROBLEM,
     404: PROBLEM,
     409: PROBLEM,
+    410: PROBLEM,
     422: PROBLEM,
 }
-# Back-dated entries are fine (paper lists typed in later); entries from the future are a clock error.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _replayed(model: type) -> dict[int | str, dict[str, Any]]:
+    """The statuses of a write with an idempotency key: 201 stored, 200 the same key again, or a problem."""
+    return {
+        **ERRORS,
+        200: {"model": model, "description": "The same key again: the first answer, nothing stored"},
+    }
 
 
 def _event_out(event: Event, settings: Any) -> EventOut:
@@ -68,7 +85,9 @@ def _check_in_out(record: CheckIn, result: CheckInResult | None = None) -> Check
         event_id=record.event_id,
         participant_id=record.participant_id,
         checked_in_at=record.checked_in_at,
-        method=record.method,
+        received_at=record.received_at,
+        late=record.late,
+        channel=record.channel,
         age_band=record.age_band,
         gender=record.gender,
         created=result.created if result else True,
@@ -116,7 +135,7 @@ def update_event(
 
 @router.post("/events/{event_id}/cancel", responses=ERRORS)
 def cancel_event(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
-    """Cancel an event: its code stops working, its check-ins stay counted."""
+    """Cancel an event: no new check-in or headcount is taken; those taken before stay counted."""
     event = events.get_event(session, staff, event_id)
     return _event_out(events.cancel_event(session, event), settings)
 
@@ -130,9 +149,10 @@ def live_counts(event_id: int, staff: CurrentStaff, session: SessionDep) -> Live
         event_id=event.id or 0,
         visits=summary.visits,
         people=summary.people,
+        walk_ins=summary.walk_ins,
         version=summary.version,
-        by_age_band=[CountOut(key=band.value, visits=n) for band, n in summary.by_age],
-        by_gender=[CountOut(key=gender.value, visits=n) for gender, n in summary.by_gender],
+        by_age_band=[CountOut(key=band.value if band else "", visits=n) for band, n in summary.by_age],
+        by_gender=[CountOut(key=gender.value if gender else "", visits=n) for gender, n in summary.by_gender],
     )
 
 
@@ -151,7 +171,7 @@ def list_check_ins(
     return [_check_in_out(row) for row in rows]
 
 
-@router.post("/events/{event_id}/checkins", status_code=201, responses=ERRORS)
+@router.post("/events/{event_id}/checkins", status_code=201, responses=_replayed(CheckInOut))
 def add_check_in(
     event_id: int,
     body: StaffCheckInIn,
@@ -160,54 +180,159 @@ def add_check_in(
     session: SessionDep,
     settings: SettingsDep,
 ) -> CheckInOut:
-    """Check someone in as staff (no phone, or a late paper list); the same nonce again returns 200."""
-    event = events.get_event(session, staff, event_id)
-    now = utcnow()
-    when = body.checked_in_at or now
-    if when - now > MAX_CLOCK_SKEW:
-        raise AppError(ErrorCode.invalid_input, "checked_in_at is in the future")
-    method = CheckInMethod.api if body.device_token else CheckInMethod.manual
-    result = checkin.check_in(
-        session,
-        settings,
-        event=event,
-        nonce=body.nonce,
-        method=method,
-        device_token=body.device_token,
-        profile=_profile(body.profile),
-        recorded_by_id=staff.id,
-        now=when,
+    """Check someone in as staff: a card, a participant found by name, a phone's token or a new person
+    (`checked_in_at` for a paper register typed in later); the same nonce again returns 200."""
+    request = CheckInRequest(
+        channel=Channel.staff_api,
+        key=body.nonce,
+        event_id=event_id,
+        claimed_at=body.checked_in_at,
+        identity=Identity(
+            device_token=body.device_token,
+            card=body.card,
+            participant_id=body.participant_id,
+            profile=_profile(body.profile),
+        ),
     )
+    result = checkin.check_in(session, settings, request, staff=staff)
     if not result.created:
         response.status_code = 200
     return _check_in_out(result.check_in, result)
 
 
-@router.post("/checkins", status_code=201, responses=ERRORS)
+@router.post("/events/{event_id}/headcounts", status_code=201, responses=_replayed(HeadcountOut))
+def change_headcount(
+    event_id: int,
+    body: HeadcountIn,
+    response: Response,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> HeadcountOut:
+    """Add to or take from the walk-in count (visits, never people); the same nonce again returns 200."""
+    request = HeadcountRequest(
+        key=body.nonce,
+        event_id=event_id,
+        delta=body.delta,
+        age_band=body.age_band,
+        gender=body.gender,
+        claimed_at=body.counted_at,
+        channel=Channel.staff_api,
+    )
+    result = headcounts.change_headcount(session, settings, request, staff=staff)
+    if not result.created:
+        response.status_code = 200
+    row = result.headcount
+    return HeadcountOut(
+        id=row.id or 0,
+        event_id=row.event_id,
+        delta=row.delta,
+        age_band=row.age_band,
+        gender=row.gender,
+        counted_at=row.counted_at,
+        total=result.total,
+        created=result.created,
+    )
+
+
+@router.post("/checkins", status_code=201, responses=_replayed(CheckInOut))
 def public_check_in(
     body: PublicCheckInIn, response: Response, session: SessionDep, settings: SettingsDep
 ) -> CheckInOut:
     """A resident checks in with the poster's code (no login). The same rules as the check-in page."""
-    try:
-        event = checkin.event_from_code(session, settings, body.code)
-    except AppError as error:
-        known = error.extra.get("event")
-        checkin.log_attempt(
-            session, known.id if known else None, body.nonce, CheckInMethod.qr, error.code.value, utcnow()
-        )
-        raise
-    result = checkin.check_in(
-        session,
-        settings,
-        event=event,
-        nonce=body.nonce,
-        method=CheckInMethod.qr,
-        device_token=body.device_token,
-        profile=_profile(body.profile),
+    request = CheckInRequest(
+        channel=Channel.public_api,
+        key=body.nonce,
+        code=body.code,
+        rotation=body.rotation,
+        claimed_at=body.checked_in_at,
+        identity=Identity(device_token=body.device_token, profile=_profile(body.profile)),
     )
+    result = checkin.check_in(session, settings, request)
     if not result.created:
         response.status_code = 200
     return _check_in_out(result.check_in, result)
+
+
+@router.post("/checkins/batch", responses={401: PROBLEM, 422: PROBLEM})
+def sync_batch(
+    body: BatchIn, staff: OptionalStaff, session: SessionDep, settings: SettingsDep, language: LanguageDep
+) -> BatchOut:
+    """Check-ins and headcount changes made offline, each with its key and scan time, answered item by
+    item in order. Without a login, items are a resident's phone's (event code and device token); with a
+    staff login or token, the staff member's or their kiosk's."""
+    parsed = [_batch_item(raw, staff) for raw in body.items]
+    keys = [raw.get("key", "") if isinstance(raw, dict) else "" for raw in body.items]
+    outcomes = sync.run_batch(session, settings, parsed, staff=staff, keys=[str(k)[:64] for k in keys])
+    return BatchOut(
+        results=[
+            BatchResultOut(
+                key=o.key,
+                status=o.status,
+                code=o.code.value if o.code else None,
+                message=gettext(language, MESSAGES[o.code]) if o.code else None,
+                check_in_id=o.check_in_id,
+                headcount_id=o.headcount_id,
+                late=o.late,
+            )
+            for o in outcomes
+        ]
+    )
+
+
+def _batch_item(raw: object, staff: Staff | None) -> CheckInRequest | HeadcountRequest | AppError:
+    """One item of a batch as the engine's request, or the error that makes it unreadable."""
+    try:
+        item = BatchItemIn.model_validate(raw)
+    except ValidationError as error:
+        return AppError(ErrorCode.invalid_input, str(error.errors()[0].get("msg", "")))
+    if item.type == "headcount":
+        if item.event_id is None or item.delta is None:
+            return AppError(ErrorCode.invalid_input, "a headcount needs event_id and delta")
+        return HeadcountRequest(
+            key=item.key,
+            event_id=item.event_id,
+            delta=item.delta,
+            age_band=item.age_band,
+            gender=item.gender,
+            claimed_at=item.claimed_at,
+            channel=Channel.kiosk if item.kiosk else Channel.batch,
+        )
+    return CheckInRequest(
+        channel=Channel.kiosk if item.kiosk and staff else Channel.batch,
+        key=item.key,
+        event_id=item.event_id,
+        code=item.code,
+        claimed_at=item.claimed_at,
+        identity=Identity(
+            device_token=item.device_token,
+            card=item.card,
+            participant_id=item.participant_id,
+            profile=_profile(item.profile),
+        ),
+    )
+
+
+@router.get("/participants", responses=ERRORS)
+def find_participants(
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> list[ParticipantOut]:
+    """Participants in your area whose name (diacritics optional) or card number matches `q` (at most 20);
+    check one in with `participant_id`."""
+    return [
+        ParticipantOut(
+            id=row.participant.id or 0,
+            name=row.participant.name,
+            age_band=row.participant.age_band,
+            gender=row.participant.gender,
+            home_unit_id=row.participant.home_unit_id,
+            cards=[card.lookup for card in row.cards],
+        )
+        for row in identities.find_participants(session, settings, staff, q)
+    ]
 
 
 @router.get("/reports/yearly", responses=ERRORS)
@@ -231,12 +356,19 @@ def yearly_report(
         rule=gettext(language, reports.RULE_TEXT),
         visits=totals.visits,
         people=totals.people,
+        walk_ins=totals.walk_ins,
         breakdowns=[
             BreakdownOut(
                 key=b.key,
                 title=gettext(language, b.title),
                 rows=[
-                    ReportRowOut(key=r.key, name=r.text(language), visits=r.visits, people=r.people)
+                    ReportRowOut(
+                        key=r.key,
+                        name=r.text(language),
+                        visits=r.visits,
+                        people=r.people,
+                        walk_ins=r.walk_ins,
+                    )
                     for r in b.rows
                 ],
             )

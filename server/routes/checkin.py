@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
@@ -12,9 +12,9 @@ from server import codes
 from server.config import Settings
 from server.deps import SessionDep, SettingsDep, TemplatesDep
 from server.errors import AppError, ErrorCode
-from server.models import AgeBand, CheckInMethod, Event, Gender, OrgUnit, UnitKind, Venue, utcnow
-from server.services import checkin
-from server.services.checkin import Profile
+from server.models import AgeBand, Channel, Event, Gender, OrgUnit, UnitKind, Venue
+from server.services import checkin, identities
+from server.services.identities import Profile
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,23 +30,36 @@ FORM_CODES = {
 
 
 @router.get("/c")
-def enter_code(request: Request, templates: TemplatesDep, code: str = "") -> Response:
-    """Where a typed code goes: on to its check-in page, or back with an error."""
+def enter_code(
+    request: Request, session: SessionDep, settings: SettingsDep, templates: TemplatesDep, code: str = ""
+) -> Response:
+    """Where a typed code goes: on to its check-in page, or back with what was typed and "check the code"."""
     normalized = codes.normalize(code) if code else None
     if normalized:
-        return RedirectResponse(f"/c/{normalized}", status_code=303)
-    context = {"code_error": bool(code), "code": code}
+        try:
+            checkin.resolve_event(session, settings, None, normalized, None)
+        except AppError:
+            normalized = None
+        else:
+            return RedirectResponse(f"/c/{normalized}", status_code=303)
+    context = {"code_error": bool(code), "code": code[:40]}
     return templates.render(request, "home.html", context, status_code=422 if code else 200)
 
 
 @router.get("/c/{code}")
 def show_check_in(
-    code: str, request: Request, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
+    code: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    t: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
-    event = checkin.event_from_code(session, settings, code)
-    participant = checkin.participant_for_device(session, request.cookies.get(DEVICE_COOKIE))
+    """The page a poster's (or a screen's rotating) QR code opens."""
+    event, scan = checkin.open_scan(session, settings, code, t or None)
+    participant = identities.participant_for_device(session, request.cookies.get(DEVICE_COOKIE))
     earlier = checkin.existing_check_in(session, event.id or 0, participant.id or 0) if participant else None
-    context = _context(session, settings, event, code)
+    context = _context(session, settings, event, code, scan)
     context.update(participant=participant, earlier=earlier)
     return templates.render(request, "checkin/page.html", context, headers={"Cache-Control": "no-store"})
 
@@ -59,6 +72,7 @@ def submit_check_in(
     settings: SettingsDep,
     templates: TemplatesDep,
     nonce: Annotated[str, Form(max_length=64)] = "",
+    scan: Annotated[str, Form(max_length=40)] = "",
     device: Annotated[str, Form(max_length=64)] = "",
     age_band: Annotated[str, Form(max_length=8)] = "",
     gender: Annotated[str, Form(max_length=16)] = "",
@@ -66,15 +80,7 @@ def submit_check_in(
     name: Annotated[str, Form(max_length=200)] = "",
     consent: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    try:
-        event = checkin.event_from_code(session, settings, code)
-    except AppError as error:
-        known = error.extra.get("event")
-        checkin.log_attempt(
-            session, known.id if known else None, nonce, CheckInMethod.qr, error.code.value, utcnow()
-        )
-        return _reload_or_raise(request, error)
-    token = request.cookies.get(DEVICE_COOKIE) or (device if checkin.valid_device_token(device) else None)
+    token = request.cookies.get(DEVICE_COOKIE) or (device if identities.valid_device_token(device) else None)
     form = {
         "age_band": age_band,
         "gender": gender,
@@ -82,27 +88,35 @@ def submit_check_in(
         "name": name,
         "consent": consent == "yes",
     }
-    context = _context(session, settings, event, code)
+    wants_profile = bool(age_band or gender or consent)
     try:
-        profile = _profile(session, form) if (age_band or gender or consent) else None
         result = checkin.check_in(
             session,
             settings,
-            event=event,
-            nonce=nonce,
-            method=CheckInMethod.qr,
-            device_token=token,
-            profile=profile,
+            checkin.CheckInRequest(
+                channel=Channel.page,
+                key=nonce,
+                code=code,
+                rotation=scan or None,
+                identity=checkin.Identity(
+                    device_token=token, profile=profile_of(form) if wants_profile else None
+                ),
+            ),
         )
     except AppError as error:
+        event = error.extra.get("event")
+        if event is None or error.code not in FORM_CODES | {ErrorCode.already_checked_in}:
+            return _reload_or_raise(request, error)
+        context = _context(session, settings, event, code, scan)
         if error.code == ErrorCode.already_checked_in:
             context.update(participant=error.extra["participant"], earlier=error.extra["check_in"])
             return _respond(request, templates, context, token)
-        if error.code not in FORM_CODES:
-            return _reload_or_raise(request, error)
-        participant = checkin.participant_for_device(session, token)
-        context.update(participant=participant, form=form, error=error.code, nonce=checkin.new_nonce())
+        participant = identities.participant_for_device(session, token)
+        context.update(participant=participant, form=form, error=error.code)
         return _respond(request, templates, context, token, status_code=422)
+    event = session.get(Event, result.check_in.event_id)
+    assert event is not None
+    context = _context(session, settings, event, code, scan)
     context.update(participant=result.participant, done=result.check_in, earlier=None)
     return _respond(request, templates, context, result.device_token or token)
 
@@ -114,29 +128,28 @@ def _reload_or_raise(request: Request, error: AppError) -> Response:
     raise error
 
 
-def _profile(session: Session, form: dict[str, Any]) -> Profile:
+def profile_of(form: dict[str, Any]) -> Profile:
+    """A profile from form fields (the page's and the organizer's); the engine checks its rules."""
     try:
         band, gender = AgeBand(form["age_band"]), Gender(form["gender"])
     except ValueError:
         raise AppError(ErrorCode.profile_required) from None
     unit_id: int | None = None
-    if form["home_unit_id"]:
+    if form.get("home_unit_id"):
         try:
             unit_id = int(form["home_unit_id"])
         except ValueError:
             raise AppError(ErrorCode.invalid_input) from None
-        if session.get(OrgUnit, unit_id) is None:
-            raise AppError(ErrorCode.invalid_input)
     return Profile(
         age_band=band,
         gender=gender,
         home_unit_id=unit_id,
-        name=form["name"].strip() or None,
-        consent=form["consent"],
+        name=(form.get("name") or "").strip() or None,
+        consent=bool(form.get("consent")),
     )
 
 
-def _context(session: Session, settings: Settings, event: Event, code: str) -> dict[str, Any]:
+def _context(session: Session, settings: Settings, event: Event, code: str, scan: str) -> dict[str, Any]:
     """What every state of the page shows: the event and where it is; the home choices on demand."""
     venue = session.get(Venue, event.venue_id)
     assert venue is not None
@@ -163,6 +176,7 @@ def _context(session: Session, settings: Settings, event: Event, code: str) -> d
         "default_home": unit.id if unit else None,
         "code": codes.normalize(code) or code,
         "nonce": checkin.new_nonce(),
+        "scan": scan,
         "form": {},
         "age_bands": list(AgeBand),
         "genders": list(Gender),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -12,16 +12,15 @@ import qr
 from server import codes
 from server.config import Settings
 from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
-from server.errors import AppError, ErrorCode, FormError
+from server.errors import FormError
 from server.i18n import gettext, pick_language
-from server.models import AgeBand, Campaign, CheckInMethod, Event, EventType, Gender, OrgUnit, Staff, Venue
-from server.services import attendance, checkin, events
-from server.services.checkin import Profile
+from server.models import AgeBand, Campaign, CheckInMode, Event, EventType, Gender, OrgUnit, Staff, Venue
+from server.services import attendance, checkin, events, identities
 
 router = APIRouter(prefix="/events", include_in_schema=False)
 
 
-def _is_fragment(request: Request) -> bool:
+def is_fragment(request: Request) -> bool:
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
 
 
@@ -30,6 +29,7 @@ def _form_context(session: Session, staff: Staff, **extra: Any) -> dict[str, Any
         "venues": events.venues_for(session, staff),
         "event_types": list(EventType),
         "campaigns": list(Campaign),
+        "checkin_modes": list(CheckInMode),
         "errors": {},
         "form": {},
         **extra,
@@ -49,6 +49,7 @@ def _form_values(event: Event, settings: Settings) -> dict[str, str]:
         "campaign": event.campaign.value,
         "expected_audience": "" if event.expected_audience is None else str(event.expected_audience),
         "description": event.description,
+        "checkin_mode": event.checkin_mode.value,
     }
 
 
@@ -71,7 +72,7 @@ def list_events(
         "page": page,
         "page_size": events.PAGE_SIZE,
     }
-    name = "events/_rows.html" if _is_fragment(request) else "events/list.html"
+    name = "events/_rows.html" if is_fragment(request) else "events/list.html"
     return templates.render(request, name, context)
 
 
@@ -106,15 +107,19 @@ def show_event(
     templates: TemplatesDep,
 ) -> Response:
     event = events.get_event(session, staff, event_id)
-    return templates.render(request, "events/show.html", _show_context(session, settings, event))
+    return templates.render(request, "events/show.html", show_context(session, settings, event, staff=staff))
 
 
-def _show_context(session: Session, settings: Settings, event: Event, **extra: Any) -> dict[str, Any]:
+def show_context(
+    session: Session, settings: Settings, event: Event, *, staff: Staff | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Everything the event page shows; its fragments (live counts, the desk's forms) take what they need."""
     venue = session.get(Venue, event.venue_id)
     assert venue is not None
     unit = session.get(OrgUnit, venue.unit_id)
     code = checkin.code_for(event, settings)
     opens_at, closes_at = checkin.check_in_window(event, settings)
+    query = extra.get("q", "")
     return {
         "event": event,
         "venue": venue,
@@ -129,8 +134,13 @@ def _show_context(session: Session, settings: Settings, event: Event, **extra: A
         "genders": list(Gender),
         "nonce": checkin.new_nonce(),
         "form": {},
-        "error": None,
-        "added": None,
+        "card_form": {},
+        "counting": {},
+        "headcount_error": None,
+        "outcome": None,
+        "outcome_for": "",
+        "q": query,
+        "found": identities.find_participants(session, settings, staff, query) if staff and query else [],
         **extra,
     }
 
@@ -205,61 +215,6 @@ def live(
     )
 
 
-@router.post("/{event_id}/checkins")
-def add_check_in(
-    event_id: int,
-    request: Request,
-    staff: CurrentStaff,
-    session: SessionDep,
-    settings: SettingsDep,
-    templates: TemplatesDep,
-    nonce: Annotated[str, Form(max_length=64)] = "",
-    age_band: Annotated[str, Form(max_length=8)] = "",
-    gender: Annotated[str, Form(max_length=16)] = "",
-    name: Annotated[str, Form(max_length=200)] = "",
-    consent: Annotated[str, Form(max_length=8)] = "",
-) -> Response:
-    """An organizer checks in a resident who has no phone."""
-    event = events.get_event(session, staff, event_id)
-    form = {"age_band": age_band, "gender": gender, "name": name, "consent": consent == "yes"}
-    error: ErrorCode | None = None
-    added = None
-    try:
-        try:
-            profile = Profile(
-                age_band=AgeBand(age_band),
-                gender=Gender(gender),
-                name=name.strip() or None,
-                consent=consent == "yes",
-            )
-        except ValueError:
-            raise AppError(ErrorCode.profile_required) from None
-        added = checkin.check_in(
-            session,
-            settings,
-            event=event,
-            nonce=nonce,
-            method=CheckInMethod.manual,
-            profile=profile,
-            recorded_by_id=staff.id,
-        ).check_in
-    except AppError as failure:
-        if failure.code not in (
-            ErrorCode.profile_required,
-            ErrorCode.consent_required,
-            ErrorCode.name_not_allowed_for_child,
-            ErrorCode.invalid_input,
-            ErrorCode.event_cancelled,
-        ):
-            raise
-        error = failure.code
-    if not _is_fragment(request) and error is None:
-        return RedirectResponse(f"/events/{event.id}?added=1#manual", status_code=303)
-    context = _show_context(session, settings, event, form={} if added else form, error=error, added=added)
-    name_ = "events/_manual.html" if _is_fragment(request) else "events/show.html"
-    return templates.render(request, name_, context, status_code=422 if error else 200)
-
-
 @router.get("/{event_id}/poster")
 def poster(
     event_id: int,
@@ -271,7 +226,7 @@ def poster(
 ) -> Response:
     """A printable A4 poster: title, time, place, the QR code and the code to type."""
     event = events.get_event(session, staff, event_id)
-    context = _show_context(session, settings, event)
+    context = show_context(session, settings, event)
     language = pick_language(request)
     site = settings.base_url.split("://", 1)[1]
     when = templates.envs[language].filters["span"](event.starts_at, event.ends_at)

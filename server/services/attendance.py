@@ -1,60 +1,66 @@
-"""Live attendance of one event: counts, breakdowns and the latest check-ins."""
+"""Live attendance of one event: counts, breakdowns and the latest check-ins (counting.py: what counts)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from server.models import AgeBand, CheckIn, Gender, Participant
+from server.models import AgeBand, CheckIn, Gender, Headcount, Participant
+from server.services import counting
+
+E = TypeVar("E", bound=StrEnum)
 
 
 @dataclass(frozen=True)
 class LiveSummary:
-    visits: int
-    people: int
-    by_age: list[tuple[AgeBand, int]]
-    by_gender: list[tuple[Gender, int]]
+    visits: int  # check-ins and walk-ins
+    people: int  # distinct participants who checked in
+    walk_ins: int  # counted at the door
+    by_age: list[tuple[AgeBand | None, int]]  # None: walk-ins counted without an age band
+    by_gender: list[tuple[Gender | None, int]]
     latest: list[tuple[CheckIn, Participant]]
     version: str
 
 
 def live_version(session: Session, event_id: int) -> str:
-    """A cheap fingerprint of the event's check-ins: it changes whenever one is added (any process)."""
+    """A cheap fingerprint of the event's check-ins and headcounts: it changes whenever one is added."""
     count, last_id = session.exec(
         select(func.count(col(CheckIn.id)), func.max(CheckIn.id)).where(CheckIn.event_id == event_id)
     ).one()
-    return f"{count}.{last_id or 0}"
+    last_count = session.exec(select(func.max(Headcount.id)).where(Headcount.event_id == event_id)).one()
+    return f"{count}.{last_id or 0}.{last_count or 0}"
 
 
 def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSummary:
-    where = CheckIn.event_id == event_id
-    visits, people, last_id = session.exec(
-        select(
-            func.count(col(CheckIn.id)),
-            func.count(func.distinct(CheckIn.participant_id)),
-            func.max(CheckIn.id),
-        ).where(where)
-    ).one()
-    ages = dict(
-        session.exec(select(CheckIn.age_band, func.count()).where(where).group_by(CheckIn.age_band)).all()
-    )
-    genders = dict(
-        session.exec(select(CheckIn.gender, func.count()).where(where).group_by(CheckIn.gender)).all()
-    )
-    rows = session.exec(
+    rows = counting.visit_rows(col(CheckIn.event_id) == event_id, col(Headcount.event_id) == event_id)
+    visits, people, walk_ins = counting.measures(rows)
+    total_visits, total_people, total_walk_ins = session.execute(sa_select(visits, people, walk_ins)).one()
+
+    def by(column: Any, kind: type[E]) -> list[tuple[E | None, int]]:
+        counts: dict[Any, int] = {
+            key: n for key, n in session.execute(sa_select(column, visits).group_by(column))
+        }
+        known: list[tuple[E | None, int]] = [(member, int(counts.get(member, 0))) for member in kind]
+        return known + ([(None, int(counts[None]))] if counts.get(None) else [])
+
+    recent = session.exec(
         select(CheckIn, Participant)
         .join(Participant, col(Participant.id) == CheckIn.participant_id)
-        .where(where)
+        .where(CheckIn.event_id == event_id)
         .order_by(col(CheckIn.checked_in_at).desc(), col(CheckIn.id).desc())
         .limit(latest)
     ).all()
     return LiveSummary(
-        visits=visits,
-        people=people,
-        by_age=[(band, ages.get(band, 0)) for band in AgeBand],
-        by_gender=[(gender, genders.get(gender, 0)) for gender in Gender],
-        latest=list(rows),
-        version=f"{visits}.{last_id or 0}",
+        visits=int(total_visits),
+        people=int(total_people),
+        walk_ins=int(total_walk_ins),
+        by_age=by(rows.c.age_band, AgeBand),
+        by_gender=by(rows.c.gender, Gender),
+        latest=list(recent),
+        version=live_version(session, event_id),
     )

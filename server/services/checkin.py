@@ -1,81 +1,110 @@
-"""Check-in: the one function every path calls (resident's phone, organizer's manual entry, the API).
+"""The check-in engine: the one entry point every channel calls (the resident's page, the public API, the
+organizer's event page, the staff API, the kiosk and the offline batch).
 
-Rules, each with its own coded error: the event must exist and not be cancelled; a QR check-in must fall in
-the event's window; a new participant must consent and give age band and gender; no name from under-16s;
-one check-in per participant per event. A retry with the same client nonce is a no-op that returns the
-first result, and every attempt, accepted or refused, is logged.
+It owns every rule, logs every outcome (accepted, replayed or refused) in `check_in_attempt` and runs its
+own transaction. docs/checkin-rules.md lists the rules with their error codes and the tests that prove
+them. In short:
+- the event is named by its signed code (anyone) or by its id (staff, within their scope); it is re-read
+  under a write lock (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE on PostgreSQL);
+- the idempotency key: the same key with the same content returns the first answer and stores nothing;
+  with other content it is refused (`key_reused`);
+- a cancelled event takes no new check-in; a rotating-code event needs a fresh screen code from phones;
+- time: the claimed scan time must lie in the event's window and not in the future (beyond a small clock
+  skew); it may reach the server later (then the check-in is marked late; from an anonymous phone at most
+  `LATE_SYNC_LIMIT` later). Reports count by the claimed time;
+- who: a phone's token, a personal card, a participant staff found, or a new participant's profile
+  (consent given, no name for under-16s); one check-in per person per event.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from server import codes
+from server import codes, rotation
+from server.auth import can_use_venue
 from server.config import Settings
 from server.db import begin_write
 from server.errors import AppError, ErrorCode
 from server.models import (
-    AgeBand,
+    Channel,
     CheckIn,
     CheckInAttempt,
-    CheckInMethod,
+    CheckInMode,
+    Credential,
     Event,
     EventStatus,
-    Gender,
     OrgUnit,
     Participant,
+    Staff,
     UnitKind,
     Venue,
     utcnow,
 )
+from server.services import identities
+from server.services.identities import Profile
 
-CONSENT_VERSION = "2026-01"
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_NONCE_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+# A device clock may run a little fast; a scan "from the future" beyond this is refused.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Reaching the server more than this after the scan marks a check-in late (an outbox, a paper register).
+LATE_AFTER = timedelta(minutes=15)
+# An anonymous phone's outbox must deliver within this; staff entries (paper registers) may come later.
+LATE_SYNC_LIMIT = timedelta(days=7)
+# The resident's page: from opening it (the scan) to pressing the button.
+SCAN_PASS_LIFETIME = timedelta(minutes=30)
+_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+PUBLIC_CHANNELS = (Channel.page, Channel.public_api)
+
+__all__ = ["Profile"]
 
 
 @dataclass(frozen=True)
-class Profile:
-    """What a new participant tells us: anonymous unless an adult chooses to give a name."""
+class Identity:
+    """Who is checking in. A phone gives its token (and a profile the first time); staff give a card
+    number, a participant they found, or a new participant's profile."""
 
-    age_band: AgeBand
-    gender: Gender
-    home_unit_id: int | None = None
-    name: str | None = None
-    consent: bool = False
+    device_token: str | None = None
+    card: str | None = None
+    participant_id: int | None = None
+    profile: Profile | None = None
+
+
+@dataclass(frozen=True)
+class CheckInRequest:
+    channel: Channel
+    key: str  # the client's idempotency key, made before the first send
+    identity: Identity
+    event_id: int | None = None  # staff name the event by id ...
+    code: str | None = None  # ... anyone by its signed code
+    rotation: str | None = None  # the screen code's token, or the page's scan pass
+    claimed_at: datetime | None = None  # when the scan was made; default: when it arrives
 
 
 @dataclass(frozen=True)
 class CheckInResult:
     check_in: CheckIn
     participant: Participant
-    # False when the nonce had been seen: the stored result of the first attempt is returned.
-    created: bool
-    # Set when this call made a new device token: the caller stores it on the phone.
-    device_token: str | None = None
+    created: bool  # False: the key had been seen, this is the first answer again
+    device_token: str | None = None  # a new token made for this phone: the caller stores it there
+
+
+def valid_key(key: str | None) -> bool:
+    """An idempotency key: 8-64 characters a device can make (a UUID, a token)."""
+    return _KEY_RE.match(key or "") is not None
 
 
 def new_nonce() -> str:
     return secrets.token_urlsafe(16)
-
-
-def new_device_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def device_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def valid_device_token(token: str | None) -> bool:
-    return bool(token) and _TOKEN_RE.match(token or "") is not None
 
 
 def check_in_window(event: Event, settings: Settings) -> tuple[datetime, datetime]:
@@ -92,12 +121,40 @@ def link_for(event: Event, settings: Settings) -> str:
     return f"{settings.base_url}/c/{code_for(event, settings)}"
 
 
+def rotation_key(event: Event, settings: Settings) -> str:
+    """The per-event key the screen page computes its changing codes from (never the server's secret)."""
+    return rotation.event_key(settings.secret_key, event.id or 0, event.starts_at, event.ends_at)
+
+
+# --- Opening an event --------------------------------------------------------------------------------
+
+
 def event_from_code(
     session: Session, settings: Settings, raw_code: str, *, now: datetime | None = None
 ) -> Event:
     """The event a check-in code opens, or a coded refusal (forged, unknown, cancelled, too early or late)."""
+    event = _event_by_code(session, settings, raw_code)
+    _ensure_open(event, settings, now or utcnow())
+    return event
+
+
+def open_scan(
+    session: Session, settings: Settings, raw_code: str, token: str | None, *, now: datetime | None = None
+) -> tuple[Event, str]:
+    """A phone opened the check-in page: the event and a signed pass saying when, which the page posts
+    back. On a rotating-code event the screen's token must be current (or one step old)."""
     now = now or utcnow()
-    code = codes.normalize(raw_code)
+    try:
+        event = event_from_code(session, settings, raw_code, now=now)
+        _check_rotation(event, settings, token, now)
+    except AppError as error:
+        log_attempt(session, Channel.page, error.extra.get("event"), None, error.code.value, now)
+        raise
+    return event, _scan_pass(settings, event, now)
+
+
+def _event_by_code(session: Session, settings: Settings, raw_code: str) -> Event:
+    code = codes.normalize(raw_code or "")
     event_id = codes.event_id_of(code) if code else None
     event = session.get(Event, event_id) if event_id else None
     if (
@@ -108,155 +165,204 @@ def event_from_code(
         )
     ):
         raise AppError(ErrorCode.code_invalid)
-    _ensure_open(event, settings, now)
     return event
 
 
-def _ensure_open(event: Event, settings: Settings, now: datetime) -> None:
+def _ensure_open(event: Event, settings: Settings, at: datetime) -> None:
     if event.status == EventStatus.cancelled:
         raise AppError(ErrorCode.event_cancelled, event=event)
     opens_at, closes_at = check_in_window(event, settings)
-    if now < opens_at:
+    if at < opens_at:
         raise AppError(ErrorCode.code_not_yet_valid, event=event, opens_at=opens_at)
-    if now > closes_at:
+    if at > closes_at:
         raise AppError(ErrorCode.code_expired, event=event)
 
 
-def participant_for_device(session: Session, token: str | None) -> Participant | None:
-    if not valid_device_token(token):
+def _scan_pass(settings: Settings, event: Event, at: datetime) -> str:
+    stamp = str(int(at.timestamp()))
+    mac = hmac.new(settings.secret_key.encode(), f"pass:{event.id}:{stamp}".encode(), hashlib.sha256)
+    return f"{stamp}.{mac.hexdigest()[:16]}"
+
+
+def _pass_time(settings: Settings, event: Event, value: str) -> datetime | None:
+    stamp, _, _mac = value.partition(".")
+    if not stamp.isdigit() or len(stamp) > 12:
         return None
-    return session.exec(
-        select(Participant).where(Participant.device_hash == device_hash(token or ""))
-    ).first()
+    at = datetime.fromtimestamp(int(stamp), tz=event.starts_at.tzinfo)
+    return at if hmac.compare_digest(_scan_pass(settings, event, at), value) else None
 
 
-def existing_check_in(session: Session, event_id: int, participant_id: int) -> CheckIn | None:
-    return session.exec(
-        select(CheckIn).where(CheckIn.event_id == event_id, CheckIn.participant_id == participant_id)
-    ).first()
+def _check_rotation(event: Event, settings: Settings, token: str | None, now: datetime) -> None:
+    if event.checkin_mode == CheckInMode.poster:
+        return
+    if not token:
+        if event.checkin_mode == CheckInMode.rotating:
+            raise AppError(ErrorCode.rotating_code_required, event=event)
+        return
+    if not rotation.accepts(rotation_key(event, settings), token, now):
+        raise AppError(ErrorCode.rotating_code_stale, event=event)
+
+
+# --- The engine --------------------------------------------------------------------------------------
 
 
 def check_in(
     session: Session,
     settings: Settings,
+    request: CheckInRequest,
     *,
-    event: Event,
-    nonce: str,
-    method: CheckInMethod,
-    device_token: str | None = None,
-    profile: Profile | None = None,
-    recorded_by_id: int | None = None,
+    staff: Staff | None = None,
     now: datetime | None = None,
 ) -> CheckInResult:
-    """Record that a participant came to an event.
-
-    - `device_token`: the phone's token; a known token is a returning participant (one tap).
-    - `profile`: required for a participant we do not know yet (new phone, or a manual entry).
-    - `method`: `qr` enforces the event's time window; `manual` and `api` entries by staff may be late.
-    - `nonce`: the client's idempotency key; the same nonce again returns the first result.
-    """
+    """Record that someone came to an event, through any channel. `staff` is the source when a staff
+    member (or their kiosk) sends it; None is an anonymous phone. `now` is when it reached the server."""
     now = now or utcnow()
+    event: Event | None = None
     try:
-        result = _check_in(
-            session, settings, event, nonce, method, device_token, profile, recorded_by_id, now
-        )
+        if not valid_key(request.key):
+            raise AppError(ErrorCode.invalid_key)
+        event = resolve_event(session, settings, request.event_id, request.code, staff)
+        try:
+            result = _check_in(session, settings, request, event, staff, now)
+        except IntegrityError:
+            # A concurrent request won a race on PostgreSQL (the same key, the same person at this event, or
+            # the same new phone at another event): once more from the start finds what it stored.
+            session.rollback()
+            result = _check_in(session, settings, request, event, staff, now)
     except AppError as error:
         session.rollback()
+        if event is not None:
+            error.extra.setdefault("event", event)  # the page re-renders its form around it
         participant = error.extra.get("participant")
         log_attempt(
             session,
-            event.id,
-            nonce,
-            method,
+            request.channel,
+            event or error.extra.get("event"),
+            request.key,
             error.code.value,
             now,
+            staff=staff,
             participant_id=participant.id if participant else None,
         )
         raise
     if not result.created:  # an accepted check-in logged its attempt in its own transaction
         log_attempt(
             session,
-            event.id,
-            nonce,
-            method,
+            request.channel,
+            event,
+            request.key,
             "replayed",
             now,
+            staff=staff,
             participant_id=result.participant.id,
             check_in_id=result.check_in.id,
         )
     return result
 
 
+def resolve_event(
+    session: Session, settings: Settings, event_id: int | None, code: str | None, staff: Staff | None
+) -> Event:
+    """The event a request names: by signed code (anyone) or by id (staff). Staff act only on events in
+    their scope, however they name them: a card or a paper register is not for another commune's event."""
+    if code:
+        event = _event_by_code(session, settings, code)
+        if staff is None:
+            return event
+    elif staff is None or event_id is None:
+        raise AppError(ErrorCode.code_invalid)
+    else:
+        found = session.get(Event, event_id)
+        if found is None:
+            raise AppError(ErrorCode.not_found)
+        event = found
+    venue = session.get(Venue, event.venue_id)
+    if venue is None or not can_use_venue(session, staff, venue):
+        raise AppError(ErrorCode.forbidden)
+    return event
+
+
+def lock_event(session: Session, event: Event) -> Event:
+    """Start the write and re-read the event inside it, so a cancel or a move cannot slip in between."""
+    begin_write(session)
+    locked = session.exec(
+        select(Event).where(Event.id == event.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    return locked
+
+
+def claimed_time(
+    event: Event, settings: Settings, claimed_at: datetime | None, now: datetime, *, phone: bool
+) -> datetime:
+    """When the scan was made: it must not lie in the future (beyond MAX_CLOCK_SKEW) and must fall in the
+    event's window; an anonymous phone must deliver it within LATE_SYNC_LIMIT."""
+    claimed = claimed_at or now
+    if claimed.tzinfo is None:
+        raise AppError(ErrorCode.invalid_input, "claimed_at needs a time zone")
+    if claimed - now > MAX_CLOCK_SKEW:
+        raise AppError(ErrorCode.clock_skew, event=event)
+    at = min(claimed, now)  # a clock a little fast: the scan was made when it arrived
+    _ensure_open(event, settings, at)
+    if phone and now - at > LATE_SYNC_LIMIT:
+        raise AppError(ErrorCode.sync_too_late, event=event)
+    return at
+
+
+def fingerprint(*parts: Any) -> str:
+    """A digest of what a request asked for, to tell a true replay from a reused key."""
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()
+
+
 def _check_in(
     session: Session,
     settings: Settings,
+    request: CheckInRequest,
     event: Event,
-    nonce: str,
-    method: CheckInMethod,
-    device_token: str | None,
-    profile: Profile | None,
-    recorded_by_id: int | None,
+    staff: Staff | None,
     now: datetime,
 ) -> CheckInResult:
-    if not _NONCE_RE.match(nonce or ""):
-        raise AppError(ErrorCode.invalid_input, "nonce")
-    begin_write(session)
-    replay = _replay(session, event, nonce)
+    identity = request.identity
+    phone = staff is None
+    if phone and (identity.card or identity.participant_id):
+        raise AppError(ErrorCode.forbidden)  # only staff check in other people
+    digest = fingerprint(
+        event.id,
+        identities.device_hash(identity.device_token) if identity.device_token else None,
+        codes.card_number_of(identity.card or "") or identity.card,
+        identity.participant_id,
+        identity.profile,
+        request.claimed_at,
+    )
+    event = lock_event(session, event)
+    replay = _replay(session, settings, event, request.key, digest)
     if replay is not None:
         return replay
-    if event.status == EventStatus.cancelled:
-        raise AppError(ErrorCode.event_cancelled)
-    if method == CheckInMethod.qr:
-        _ensure_open(event, settings, now)
+    claimed_at = _phone_claim(settings, event, request, now) if phone else request.claimed_at
+    at = claimed_time(event, settings, claimed_at, now, phone=phone)
 
-    new_token: str | None = None
-    participant = participant_for_device(session, device_token) if method != CheckInMethod.manual else None
-    if participant is None:
-        if profile is None:
-            raise AppError(ErrorCode.profile_required)
-        _validate_profile(profile)
-        if method != CheckInMethod.manual and not valid_device_token(device_token):
-            new_token = device_token = new_device_token()
-        participant = Participant(
-            device_hash=device_hash(device_token)
-            if device_token and method != CheckInMethod.manual
-            else None,
-            name=(profile.name or "").strip() or None,
-            age_band=profile.age_band,
-            gender=profile.gender,
-            home_unit_id=profile.home_unit_id,
-            consent_at=now if profile.consent else None,
-            consent_version=CONSENT_VERSION if profile.consent else None,
-            created_at=now,
-        )
-        session.add(participant)
-        try:
-            session.flush()
-        except IntegrityError:
-            # Another request from the same phone created it first.
-            session.rollback()
-            participant = participant_for_device(session, device_token)
-            if participant is None:
-                raise
-            new_token = None
-    elif (earlier := existing_check_in(session, event.id or 0, participant.id or 0)) is not None:
+    participant, credential, new_token = _who(session, settings, request, staff, phone, now)
+    earlier = existing_check_in(session, event.id or 0, participant.id or 0)
+    if earlier is not None:
         raise AppError(
             ErrorCode.already_checked_in,
             check_in=earlier,
             participant=participant,
             checked_in_at=earlier.checked_in_at,
         )
-
     venue = session.get(Venue, event.venue_id)
     assert venue is not None, "events always have a venue (foreign key)"
-    commune_id, village_id = _place_of(session, venue)
+    commune_id, village_id = place_of(session, venue)
     record = CheckIn(
         event_id=event.id or 0,
         participant_id=participant.id or 0,
-        nonce=nonce,
-        method=method,
-        checked_in_at=now,
-        recorded_by_id=recorded_by_id,
+        nonce=request.key,
+        fingerprint=digest,
+        channel=request.channel,
+        credential_id=credential.id if credential else None,
+        checked_in_at=at,
+        received_at=now,
+        late=now - at > LATE_AFTER,
+        recorded_by_id=staff.id if staff else None,
         venue_id=venue.id or 0,
         venue_type=venue.type,
         commune_id=commune_id,
@@ -265,48 +371,113 @@ def _check_in(
         gender=participant.gender,
     )
     session.add(record)
-    try:
-        session.flush()
-        session.add(_attempt(event.id, nonce, method, "accepted", now, participant.id, record.id))
-        session.commit()
-    except IntegrityError:
-        # A concurrent request won the race (same nonce, or same participant): report what it stored.
-        session.rollback()
-        replay = _replay(session, event, nonce)
-        if replay is not None:
-            return replay
-        earlier = existing_check_in(session, event.id or 0, participant.id or 0)
-        if earlier is not None:
-            raise AppError(
-                ErrorCode.already_checked_in,
-                check_in=earlier,
-                participant=participant,
-                checked_in_at=earlier.checked_in_at,
-            ) from None
-        raise
+    session.flush()
+    session.add(
+        attempt_row(
+            request.channel,
+            event,
+            request.key,
+            "accepted",
+            now,
+            staff,
+            participant_id=participant.id,
+            check_in_id=record.id,
+        )
+    )
+    session.commit()
     return CheckInResult(check_in=record, participant=participant, created=True, device_token=new_token)
 
 
-def _replay(session: Session, event: Event, nonce: str) -> CheckInResult | None:
-    earlier = session.exec(select(CheckIn).where(CheckIn.nonce == nonce)).first()
+def _phone_claim(settings: Settings, event: Event, request: CheckInRequest, now: datetime) -> datetime | None:
+    """When an anonymous phone scanned, and the rotating-code rule: the page's scan pass says when the page
+    was opened (its screen code was checked then); the API checks the screen code on arrival; an outbox
+    synced later cannot prove it saw the screen in time."""
+    if request.channel == Channel.page and request.rotation:
+        scanned = _pass_time(settings, event, request.rotation)
+        if scanned is not None and timedelta(0) <= now - scanned <= SCAN_PASS_LIFETIME:
+            return scanned
+        if event.checkin_mode == CheckInMode.rotating:
+            raise AppError(ErrorCode.rotating_code_stale, event=event)
+        return request.claimed_at
+    if request.channel in PUBLIC_CHANNELS:
+        _check_rotation(event, settings, request.rotation, now)
+    elif event.checkin_mode == CheckInMode.rotating:
+        raise AppError(ErrorCode.rotating_code_required, event=event)
+    return request.claimed_at
+
+
+def _who(
+    session: Session,
+    settings: Settings,
+    request: CheckInRequest,
+    staff: Staff | None,
+    phone: bool,
+    now: datetime,
+) -> tuple[Participant, Credential | None, str | None]:
+    """The participant behind the identity, the credential used, and a new device token if one was made."""
+    identity = request.identity
+    if identity.card:
+        card = identities.card_credential(session, settings, identity.card)
+        holder = session.get(Participant, card.participant_id)
+        assert holder is not None
+        return holder, card, None
+    if identity.participant_id is not None:
+        assert staff is not None
+        return identities.get_participant(session, staff, identity.participant_id), None, None
+    if identity.device_token:
+        phone_credential = identities.device_credential(session, identity.device_token)
+        if phone_credential is not None:
+            if phone_credential.revoked_at is not None:
+                raise AppError(ErrorCode.credential_revoked)
+            owner = session.get(Participant, phone_credential.participant_id)
+            assert owner is not None
+            return owner, phone_credential, None
+    if identity.profile is None:
+        raise AppError(ErrorCode.profile_required)
+    participant = identities.new_participant(session, identity.profile, now)
+    if not phone and not identity.device_token:
+        return participant, None, None  # a staff entry for someone without a phone or card
+    new_token = (
+        None if identities.valid_device_token(identity.device_token) else _token_for(settings, request.key)
+    )
+    token = new_token or identity.device_token or ""
+    return participant, identities.add_device(session, participant, token, now), new_token
+
+
+def _token_for(settings: Settings, key: str) -> str:
+    """The device token the server makes for a new phone, derived from the request's key: a retry whose
+    first answer was lost gets the same token back, instead of the phone becoming a second person."""
+    mac = hmac.new(settings.secret_key.encode(), f"device:{key}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:24]).decode()
+
+
+def _replay(
+    session: Session, settings: Settings, event: Event, key: str, digest: str
+) -> CheckInResult | None:
+    earlier = session.exec(select(CheckIn).where(CheckIn.nonce == key)).first()
     if earlier is None:
         return None
-    if earlier.event_id != event.id:
-        raise AppError(ErrorCode.invalid_input, "nonce")
+    if earlier.event_id != event.id or (earlier.fingerprint not in (None, digest)):
+        raise AppError(ErrorCode.key_reused, event=event)
     participant = session.get(Participant, earlier.participant_id)
     assert participant is not None
-    return CheckInResult(check_in=earlier, participant=participant, created=False)
+    token = _token_for(settings, key)
+    credential = session.get(Credential, earlier.credential_id) if earlier.credential_id else None
+    made = credential is not None and credential.lookup == identities.device_hash(token)
+    return CheckInResult(
+        check_in=earlier, participant=participant, created=False, device_token=token if made else None
+    )
 
 
-def _validate_profile(profile: Profile) -> None:
-    if not profile.consent:
-        raise AppError(ErrorCode.consent_required)
-    if profile.name and profile.name.strip() and profile.age_band.is_child:
-        raise AppError(ErrorCode.name_not_allowed_for_child)
+def existing_check_in(session: Session, event_id: int, participant_id: int) -> CheckIn | None:
+    """The participant's check-in at the event, if any (what the page shows a returning phone)."""
+    return session.exec(
+        select(CheckIn).where(CheckIn.event_id == event_id, CheckIn.participant_id == participant_id)
+    ).first()
 
 
-def _place_of(session: Session, venue: Venue) -> tuple[int | None, int | None]:
-    """The commune and village of a venue as the tree stands today, copied into the check-in."""
+def place_of(session: Session, venue: Venue) -> tuple[int | None, int | None]:
+    """The commune and village of a venue as the tree stands today, copied into each record."""
     unit = session.get(OrgUnit, venue.unit_id)
     if unit is None:
         return None, None
@@ -319,35 +490,55 @@ def _place_of(session: Session, venue: Venue) -> tuple[int | None, int | None]:
 
 def log_attempt(
     session: Session,
-    event_id: int | None,
-    nonce: str,
-    method: CheckInMethod,
+    channel: Channel,
+    event: Event | None,
+    key: str | None,
     outcome: str,
     now: datetime,
     *,
+    staff: Staff | None = None,
+    action: str = "check_in",
     participant_id: int | None = None,
     check_in_id: int | None = None,
 ) -> None:
-    """Write one line of the attempt log (also for refusals that happen before an event is known)."""
-    session.add(_attempt(event_id, nonce, method, outcome, now, participant_id, check_in_id))
+    """Write one line of the attempt log in its own transaction (refusals roll back everything else)."""
+    session.add(
+        attempt_row(
+            channel,
+            event,
+            key,
+            outcome,
+            now,
+            staff,
+            participant_id=participant_id,
+            check_in_id=check_in_id,
+            action=action,
+        )
+    )
     session.commit()
 
 
-def _attempt(
-    event_id: int | None,
-    nonce: str,
-    method: CheckInMethod,
+def attempt_row(
+    channel: Channel,
+    event: Event | None,
+    key: str | None,
     outcome: str,
     now: datetime,
-    participant_id: int | None,
-    check_in_id: int | None,
+    staff: Staff | None,
+    *,
+    participant_id: int | None = None,
+    check_in_id: int | None = None,
+    action: str = "check_in",
 ) -> CheckInAttempt:
+    """A line of the attempt log, for the caller to add to its own transaction."""
     return CheckInAttempt(
         at=now,
-        event_id=event_id,
+        event_id=event.id if event else None,
         participant_id=participant_id,
-        nonce=(nonce or "")[:64],
-        method=method,
+        nonce=(key or "")[:64] or None,
+        channel=channel,
+        action=action,
         outcome=outcome,
         check_in_id=check_in_id,
+        staff_id=staff.id if staff else None,
     )

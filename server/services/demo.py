@@ -10,7 +10,6 @@ import random
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, SQLModel, col, select
@@ -19,7 +18,8 @@ from server.config import Settings
 from server.models import (
     AgeBand,
     Campaign,
-    CheckInMethod,
+    Channel,
+    CheckInMode,
     Event,
     EventType,
     Gender,
@@ -32,9 +32,11 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import places
-from server.services.checkin import Profile, check_in
+from server.services import identities, places
+from server.services.checkin import CheckInRequest, Identity, check_in, code_for
 from server.services.events import EventInput, cancel_event, create_event
+from server.services.headcounts import HeadcountRequest, change_headcount
+from server.services.identities import Profile
 from server.services.staff import create_staff
 
 # fmt: off
@@ -169,6 +171,8 @@ class _World:
     commune_of: dict[int, int | None] = field(default_factory=dict)  # venue id -> commune id
     staff: dict[int | None, Staff] = field(default_factory=dict)  # commune id (None: admin) -> organizer
     people: list[_Person] = field(default_factory=list)
+    # Regulars without a phone (the elderly, pupils) who hold a personal card: commune id -> (card, ages)
+    cards: dict[int, list[tuple[str, AgeBand]]] = field(default_factory=dict)
 
 
 def has_data(session: Session) -> bool:
@@ -198,6 +202,7 @@ def build(
         for _ in range(220 if short == "vanquan" else 130):
             token = f"demo{w.rng.getrandbits(120):030x}"
             w.people.append(_Person(token, _profile(w, commune.id or 0, PHONE_AGES), commune.id or 0))
+    _cards(session, settings, w)
     for plan in _plans(w):
         _hold(session, settings, w, plan)
     session.merge(Meta(key="demo", value="1"))
@@ -263,6 +268,19 @@ def _venues(session: Session, w: _World) -> None:
     vanquan = w.communes["vanquan"]
     add(vanquan, VenueType.school_library, "Thư viện Trường THPT Văn Quan", vanquan.id)
     add(vanquan, VenueType.armed_forces_library, "Tủ sách Ban Chỉ huy Quân sự xã Văn Quan", vanquan.id)
+
+
+def _cards(session: Session, settings: Settings, w: _World) -> None:
+    """Each commune's culture-sport centre issued personal cards to regulars who have no phone."""
+    issued_at = w.now - timedelta(days=740)
+    for commune in w.communes.values():
+        cid = commune.id or 0
+        centre = next(
+            v for v in _of_type(w, VenueType.culture_sport_centre) if w.commune_of[v.id or 0] == cid
+        )
+        profiles = [_profile(w, cid, WALK_IN_AGES) for _ in range(24)]
+        cards = identities.issue_cards(session, settings, w.staff[cid], centre, profiles, now=issued_at)
+        w.cards[cid] = [(card.lookup, p.age_band) for card, p in zip(cards, profiles, strict=True)]
 
 
 def _name(rng: random.Random, gender: Gender) -> str:
@@ -360,6 +378,10 @@ def _hold(session: Session, settings: Settings, w: _World, plan: _Plan) -> None:
         plan.title, plan.type, plan.venue.id or 0, plan.starts_at, plan.ends_at, plan.campaign, plan.expected
     )
     event = create_event(session, organizer, data, now=min(plan.starts_at - timedelta(days=7), w.now))
+    if plan.title == TODAY[0][1]:
+        event.checkin_mode = CheckInMode.both  # the screen at the entrance shows a rotating code too
+        session.add(event)
+        session.commit()
     if plan.cancelled:
         cancel_event(session, event, now=min(plan.starts_at - timedelta(hours=6), w.now))
     if plan.cancelled or plan.starts_at >= w.now:
@@ -377,17 +399,34 @@ def _hold(session: Session, settings: Settings, w: _World, plan: _Plan) -> None:
     w.rng.shuffle(people)
     times = sorted(_arrival(w, plan) for _ in people)
     walk_in_ages = {age: n for age, n in WALK_IN_AGES.items() if age in plan.audience}
-    record = partial(check_in, session, settings, event=event)
+    cards = [c for c in w.cards.get(commune_id or 0, []) if c[1] in plan.audience]
+    w.rng.shuffle(cards)
+    code = code_for(event, settings)
     for i, (person, at) in enumerate(zip(people, times, strict=True)):
-        nonce = f"demo-{event.id}-{i:03d}"
-        if person is None:  # no phone: the organizer enters them by hand
-            profile = _profile(w, commune_id or w.rng.choice(list(w.villages)), walk_in_ages)
-            record(
-                nonce=nonce, method=CheckInMethod.manual, profile=profile, recorded_by_id=organizer.id, now=at
+        key = f"demo-{event.id}-{i:03d}"
+        if person is not None:  # a resident's phone scanned the poster
+            request = CheckInRequest(
+                Channel.page, key, Identity(device_token=person.token, profile=person.profile), code=code
             )
+            check_in(session, settings, request, now=at)
+            continue
+        # No phone. A regular shows their card; a child with a parent is counted at the door; someone
+        # else is written on the paper register, which the organizer types in the next morning.
+        chance = w.rng.random()
+        if cards and chance < 0.5:
+            identity = Identity(card=cards.pop()[0])
+            request = CheckInRequest(Channel.staff_form, key, identity, event_id=event.id)
+            check_in(session, settings, request, staff=organizer, now=at)
+        elif chance < 0.8:
+            age = w.rng.choices(list(walk_in_ages), weights=list(walk_in_ages.values()))[0]
+            count = HeadcountRequest(key, event.id or 0, 1, age_band=age, gender=None, claimed_at=at)
+            change_headcount(session, settings, count, staff=organizer, now=at)
         else:
-            method, token = CheckInMethod.api, person.token
-            record(nonce=nonce, method=method, device_token=token, profile=person.profile, now=at)
+            profile = _profile(w, commune_id or w.rng.choice(list(w.villages)), walk_in_ages)
+            identity = Identity(profile=profile)
+            request = CheckInRequest(Channel.staff_form, key, identity, event_id=event.id, claimed_at=at)
+            typed_at = min(w.now, at + timedelta(hours=15))
+            check_in(session, settings, request, staff=organizer, now=typed_at)
 
 
 def _arrival(w: _World, plan: _Plan) -> datetime:

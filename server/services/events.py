@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from server.auth import can_use_venue, venue_scope_clause
 from server.errors import N_, AppError, ErrorCode, FormError
-from server.models import Campaign, Event, EventStatus, EventType, OrgUnit, Staff, Venue, utcnow
+from server.models import Campaign, CheckInMode, Event, EventStatus, EventType, OrgUnit, Staff, Venue, utcnow
 
 MAX_DURATION = timedelta(days=31)
 PAGE_SIZE = 50
@@ -28,6 +28,7 @@ class EventInput:
     campaign: Campaign = Campaign.none
     expected_audience: int | None = None
     description: str = ""
+    checkin_mode: CheckInMode = CheckInMode.poster
 
 
 def validate(data: EventInput) -> None:
@@ -65,6 +66,12 @@ def parse_form(form: Mapping[str, str], tz: ZoneInfo) -> EventInput:
 
     type_ = pick("type", EventType, N_("Choose an event type."))
     campaign = pick("campaign", Campaign, N_("Choose a campaign.")) if form.get("campaign") else Campaign.none
+    mode_raw = form.get("checkin_mode")
+    mode = (
+        pick("checkin_mode", CheckInMode, N_("Choose how people check in."))
+        if mode_raw
+        else CheckInMode.poster
+    )
     venue_id = pick("venue_id", int, N_("Choose a venue."))
     day = pick("date", date.fromisoformat, N_("Enter a date."))
     end_day_raw = (form.get("end_date") or "").strip()
@@ -88,6 +95,7 @@ def parse_form(form: Mapping[str, str], tz: ZoneInfo) -> EventInput:
         campaign=Campaign(str(campaign)),
         expected_audience=int(str(audience)) if audience is not None else None,
         description=(form.get("description") or "").strip(),
+        checkin_mode=CheckInMode(str(mode)),
     )
     validate(data)
     return data
@@ -115,6 +123,7 @@ def create_event(session: Session, staff: Staff, data: EventInput, *, now: datet
         campaign=data.campaign,
         expected_audience=data.expected_audience,
         description=data.description,
+        checkin_mode=data.checkin_mode,
         status=EventStatus.scheduled,
         created_by_id=staff.id,
         created_at=now,
@@ -140,6 +149,7 @@ def update_event(
         "campaign",
         "expected_audience",
         "description",
+        "checkin_mode",
     ):
         setattr(event, name, getattr(data, name))
     event.title = event.title.strip()
@@ -151,7 +161,10 @@ def update_event(
 
 
 def cancel_event(session: Session, event: Event, *, now: datetime | None = None) -> Event:
-    """Cancel an event: its code stops working, its check-ins stay in the totals."""
+    """Cancel an event: from now on no channel takes a check-in or a headcount for it (the engine refuses
+    them as event_cancelled). What was recorded before stays in the live counts, the reports and the API:
+    those people did come (an event called off half-way by a storm), and the office's figures must not
+    change behind its back. docs/checkin-rules.md explains the choice."""
     event.status = EventStatus.cancelled
     event.updated_at = now or utcnow()
     session.add(event)

@@ -1,15 +1,16 @@
 """File versions of a yearly report: an XLSX workbook for people and a CSV file for programs.
 
-XLSX: a first sheet "Tổng hợp" (summary: unit, window, rule, generation time, total visits and people), then
-one sheet per breakdown with its header on row 1, one row per item, a Total row, and below a blank row the
-window, the rule and the notes. Counts are numbers, never text.
+XLSX: a first sheet "Tổng hợp" (summary: unit, window, rule, generation time, totals of visits, people and
+walk-ins), then one sheet per breakdown with its header on row 1, one row per item, a Total row, and below
+a blank row the window, the rule and the notes. Counts are numbers, never text.
 
 CSV: UTF-8 with a BOM (so Excel shows Vietnamese diacritics), comma separated, CRLF line ends, one header
 row and one flat table that a program can read without skipping anything. Every row carries its unit, the
 statistical year and the window's first and last day (ISO dates, inclusive), so files from several units or
-years can be concatenated; the rule is stated in the headers ("Lượt (số lần điểm danh)", "Người (số người
-khác nhau)"). The first data row is the summary (all check-ins in the window); then each breakdown's rows,
-without per-table total rows (they would be counted twice when summing).
+years can be concatenated; the rule is stated in the headers ("Lượt (điểm danh và vãng lai)", "Người (số
+người khác nhau)", "Vãng lai (...)"). The first data row is the summary (all visits in the window); then each
+breakdown's rows, without per-table total rows (they would be counted twice when summing). Walk-ins counted
+at the door are visits (and their own column), never people (services/counting.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SUMMARY = N_("Summary")
 TOTAL = N_("Total")
 VISITS = N_("Visits")
 PEOPLE = N_("People")
+WALK_INS = N_("Walk-ins")
 _FORBIDDEN_IN_SHEET_NAMES = str.maketrans({c: " " for c in "[]:*?/\\"})
 
 
@@ -74,6 +76,7 @@ def _summary_sheet(workbook: Any, formats: dict[str, Any], totals: YearlyTotals,
         (_(N_("Generated at")), totals.generated_at.strftime("%d/%m/%Y %H:%M")),
         (_(N_("Total visits")), totals.visits),
         (_(N_("Total people")), totals.people),
+        (_(N_("Of the visits: walk-ins counted at the door")), totals.walk_ins),
     ]
     for row, (name, value) in enumerate(facts, start=2):
         sheet.write_string(row, 0, name, formats["bold"])
@@ -94,7 +97,7 @@ def _breakdown_sheet(
         return gettext(language, msgid)
 
     sheet = workbook.add_worksheet(_sheet_name(_(breakdown.title)))
-    headers = [_(breakdown.column), _(VISITS), _(PEOPLE)]
+    headers = [_(breakdown.column), _(VISITS), _(PEOPLE), _(WALK_INS)]
     for column, text in enumerate(headers):
         sheet.write_string(0, column, text, formats["header"])
     names = [row.text(language) for row in breakdown.rows]
@@ -102,16 +105,18 @@ def _breakdown_sheet(
         sheet.write_string(index, 0, name)
         sheet.write_number(index, 1, row.visits, formats["number"])
         sheet.write_number(index, 2, row.people, formats["number"])
+        sheet.write_number(index, 3, row.walk_ins, formats["number"])
     last = len(breakdown.rows) + 1
     sheet.write_string(last, 0, _(TOTAL), formats["total"])
     # Every check-in falls in exactly one row, so the visits add up; people are distinct over the window.
     sheet.write_number(last, 1, totals.visits, formats["total_number"])
     sheet.write_number(last, 2, totals.people, formats["total_number"])
+    sheet.write_number(last, 3, totals.walk_ins, formats["total_number"])
     notes = [window_text(totals.window, language), _(RULE_TEXT), *(_(note) for note in NOTES)]
     for offset, note in enumerate(notes):
         sheet.write_string(last + 2 + offset, 0, note, formats["note"])
     sheet.set_column(0, 0, min(60, max(len(text) for text in [*names, *headers[:1], _(TOTAL)]) + 2))
-    sheet.set_column(1, 2, 12)
+    sheet.set_column(1, 3, 12)
     sheet.freeze_panes(1, 0)
 
 
@@ -131,14 +136,16 @@ def to_csv(totals: YearlyTotals, language: str) -> bytes:
             _(N_("To (cut-off date)")),
             _(N_("Table")),
             _(N_("Item")),
-            _(N_("Visits (number of check-ins)")),
+            _(N_("Visits (check-ins and walk-ins)")),
             _(N_("People (number of different people)")),
+            _(N_("Walk-ins (counted at the door, included in the visits)")),
         ]
     )
     window = totals.window
     common = [unit_text(totals, language), window.year, window.start.isoformat(), window.end.isoformat()]
-    writer.writerow([*common, _(SUMMARY), _(TOTAL), totals.visits, totals.people])
+    writer.writerow([*common, _(SUMMARY), _(TOTAL), totals.visits, totals.people, totals.walk_ins])
     for breakdown in totals.breakdowns:
         for row in breakdown.rows:
-            writer.writerow([*common, _(breakdown.title), row.text(language), row.visits, row.people])
+            row_values = [row.visits, row.people, row.walk_ins]
+            writer.writerow([*common, _(breakdown.title), row.text(language), *row_values])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

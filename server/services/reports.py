@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Integer, case, distinct, func, literal_column
+from sqlalchemy import Integer, and_, case, func, literal_column
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -28,6 +28,7 @@ from server.models import (
     Event,
     EventType,
     Gender,
+    Headcount,
     OrgUnit,
     Role,
     Staff,
@@ -35,13 +36,16 @@ from server.models import (
     VenueType,
     utcnow,
 )
+from server.services import counting
 
 MIN_YEAR = 2000
 WINDOW_TEXT = N_(
     "Statistical year %(year)s: %(start)s–%(end)s "
     "(actual data up to the cut-off date, estimates not included)"
 )
-RULE_TEXT = N_("Visits = number of check-ins; People = number of different people")
+RULE_TEXT = N_(
+    "Visits = check-ins plus walk-ins counted at the door; People = number of different people who checked in"
+)
 # Shown under every table: why the People total is not the sum of its column, and whose place counts.
 NOTES = (
     N_(
@@ -53,6 +57,7 @@ NOTES = (
 ALL_UNITS = N_("All communes and wards")
 NO_COMMUNE = N_("Province level (no commune)")
 MONTH = N_("Month %(month)s")
+NOT_RECORDED = N_("Not recorded (counted at the door)")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Row:
     name: str  # a stored place name, or a msgid when `translate`
     visits: int
     people: int
+    walk_ins: int = 0  # of the visits, people counted at the door without checking in
     translate: bool = False
     params: tuple[tuple[str, Any], ...] = ()
 
@@ -102,6 +108,7 @@ class YearlyTotals:
     unit_name: str | None  # None: an administrator's report over every unit
     visits: int
     people: int
+    walk_ins: int
     breakdowns: tuple[Breakdown, ...]
     generated_at: datetime  # aware, in the report's time zone
 
@@ -169,11 +176,11 @@ def yearly_totals(
     campaign, local month, age band and gender. Admin: everything; office: its unit's subtree."""
     auth.require_role(staff, Role.admin, Role.office)
     facts = _facts(session, staff, window, tz)
-    people = func.count(distinct(facts.c.participant_id))
-    visits, total_people = session.exec(select(func.count(), people).select_from(facts)).one()
+    measures = counting.measures(facts)
+    visits, total_people, walk_ins = session.execute(sa_select(*measures)).one()
 
     def grouped(*keys: Any) -> list[Any]:
-        statement: Any = sa_select(*keys, func.count(), people).group_by(*keys)
+        statement: Any = sa_select(*keys, *measures).group_by(*keys)
         return list(session.exec(statement).all())
 
     communes = sorted(
@@ -183,22 +190,22 @@ def yearly_totals(
     venues = sorted(
         grouped(facts.c.venue_id, facts.c.venue_name), key=lambda r: (labels.sort_key(r[1]), r[0])
     )
-    months = {int(m): (v, p) for m, v, p in grouped(facts.c.month)}
+    months = {int(m): (v, p, w) for m, v, p, w in grouped(facts.c.month)}
     breakdowns = (
         Breakdown(
             "commune",
             N_("By commune"),
             N_("Commune or ward"),
             tuple(
-                Row("", NO_COMMUNE, v, p, translate=True) if cid is None else Row(str(cid), name, v, p)
-                for cid, name, v, p in communes
+                Row("", NO_COMMUNE, v, p, w, translate=True) if cid is None else Row(str(cid), name, v, p, w)
+                for cid, name, v, p, w in communes
             ),
         ),
         Breakdown(
             "venue",
             N_("By venue"),
             N_("Venue"),
-            tuple(Row(str(vid), name, v, p) for vid, name, v, p in venues),
+            tuple(Row(str(vid), name, v, p, w) for vid, name, v, p, w in venues),
         ),
         _enum_breakdown(
             "venue_type", N_("By venue type"), N_("Venue type"), VenueType, grouped(facts.c.venue_type)
@@ -212,7 +219,7 @@ def yearly_totals(
             N_("By month"),
             N_("Month"),
             tuple(
-                Row(str(m), MONTH, *months.get(m, (0, 0)), translate=True, params=(("month", m),))
+                Row(str(m), MONTH, *months.get(m, (0, 0, 0)), translate=True, params=(("month", m),))
                 for m in range(1, 13)
             ),
         ),
@@ -223,35 +230,39 @@ def yearly_totals(
     return YearlyTotals(
         window=window,
         unit_name=None if staff.role == Role.admin else (unit.name if unit else ""),
-        visits=visits,
-        people=total_people,
+        visits=int(visits),
+        people=int(total_people),
+        walk_ins=int(walk_ins),
         breakdowns=breakdowns,
         generated_at=(now or utcnow()).astimezone(tz),
     )
 
 
 def _enum_breakdown(key: str, title: str, column: str, kind: type[StrEnum], rows: list[Any]) -> Breakdown:
-    """Every member of the enum in its declared order, with zeros where nothing was recorded."""
-    counts = {kind(value): (v, p) for value, v, p in rows}
-    return Breakdown(
-        key,
-        title,
-        column,
-        tuple(
-            Row(member.value, labels.label(member), *counts.get(member, (0, 0)), translate=True)
-            for member in kind
-        ),
-    )
+    """Every member of the enum in its declared order, with zeros where nothing was recorded, and a last
+    row for walk-ins counted without this detail (only when there are some)."""
+    counts = {None if value is None else kind(value): (v, p, w) for value, v, p, w in rows}
+    known = [
+        Row(member.value, labels.label(member), *counts.get(member, (0, 0, 0)), translate=True)
+        for member in kind
+    ]
+    unknown = [Row("", NOT_RECORDED, *counts[None], translate=True)] if counts.get(None, (0,))[0] else []
+    return Breakdown(key, title, column, tuple(known + unknown))
 
 
 def _facts(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> Any:
-    """One row per check-in in the window and scope, with every column a breakdown groups by.
+    """One row per visit (check-in or headcount change, counting.visit_rows) in the window and scope,
+    with every column a breakdown groups by.
 
     The local month is a CASE over the UTC instants at which each local month starts: portable across
-    SQLite and PostgreSQL, and right for check-ins in the evening UTC that are already the next day here.
+    SQLite and PostgreSQL, and right for visits in the evening UTC that are already the next day here.
     """
     start, stop = window.bounds(tz)
-    at = col(CheckIn.checked_in_at)
+    visits = counting.visit_rows(
+        and_(col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop),
+        and_(col(Headcount.counted_at) >= start, col(Headcount.counted_at) < stop),
+    )
+    at = visits.c.at
     month = case(
         *[
             (at < _utc(date(window.year, m + 1, 1), tz), literal_column(str(m), Integer))
@@ -262,23 +273,25 @@ def _facts(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> 
     commune = aliased(OrgUnit)
     return (
         sa_select(
-            col(CheckIn.participant_id).label("participant_id"),
+            visits.c.kind,
+            visits.c.weight,
+            visits.c.participant_id,
             month.label("month"),
-            col(CheckIn.commune_id).label("commune_id"),
+            visits.c.commune_id,
             col(commune.name).label("commune_name"),
-            col(CheckIn.venue_id).label("venue_id"),
+            visits.c.venue_id,
             col(Venue.name).label("venue_name"),
-            col(CheckIn.venue_type).label("venue_type"),
+            visits.c.venue_type,
             col(Event.type).label("event_type"),
             col(Event.campaign).label("campaign"),
-            col(CheckIn.age_band).label("age_band"),
-            col(CheckIn.gender).label("gender"),
+            visits.c.age_band,
+            visits.c.gender,
         )
-        .select_from(CheckIn)
-        .join(Event, col(Event.id) == CheckIn.event_id)
-        .join(Venue, col(Venue.id) == CheckIn.venue_id)
+        .select_from(visits)
+        .join(Event, col(Event.id) == visits.c.event_id)
+        .join(Venue, col(Venue.id) == visits.c.venue_id)
         .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
-        .outerjoin(commune, col(commune.id) == CheckIn.commune_id)
-        .where(at >= start, at < stop, auth.venue_scope_clause(session, staff))
+        .outerjoin(commune, col(commune.id) == visits.c.commune_id)
+        .where(auth.venue_scope_clause(session, staff))
         .subquery("facts")
     )

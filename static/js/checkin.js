@@ -1,5 +1,5 @@
-/* Keeps the anonymous device token in both the cookie and localStorage: in-app browsers (Zalo) may drop one.
-   The page works without it: the form posts. */
+/* Keeps the anonymous device token in both the cookie and localStorage: in-app browsers (Zalo) may drop one,
+   and brings a refusal into view so the button never looks dead. The page works without it: the form posts. */
 (function () {
   var KEY = "dd_device", AGE = 63072000;
   function cookie() { var m = document.cookie.match(/(?:^|; )dd_device=([^;]+)/); return m ? m[1] : null; }
@@ -15,6 +15,13 @@
       if (document.querySelector("[data-new-participant]") && cookie()) location.reload();
     } catch (e) { /* storage disabled: the cookie alone still works */ }
   }
+  function showError() {
+    var error = document.getElementById("checkin-error");
+    if (!error) return;
+    error.scrollIntoView({ block: "center" });
+    error.focus({ preventScroll: true });
+  }
   sync();
-  document.addEventListener("htmx:afterSwap", sync);
+  showError();
+  document.addEventListener("htmx:afterSwap", function () { sync(); showError(); });
 })();

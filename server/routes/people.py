@@ -1,0 +1,215 @@
+"""Participants and their personal cards (/people): find someone, issue, replace or revoke a card, print
+A4 sheets of cards for a club or a school class. The rules are in services/identities.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+import qr
+from server import codes
+from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
+from server.errors import N_, AppError, ErrorCode, FormError
+from server.i18n import gettext, pick_language
+from server.models import AgeBand, Gender, Staff, Venue
+from server.services import events, identities
+from server.services.identities import Profile
+
+router = APIRouter(prefix="/people", include_in_schema=False)
+MAX_GROUP = 100
+CARD_FOOTER = N_("Show this card to the organizer to check in. If you lose it, ask for a new one.")
+
+
+@router.get("")
+def list_people(
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Search participants by name or card number; without a search, the latest card holders."""
+    found = (
+        identities.find_participants(session, settings, staff, q)
+        if q.strip()
+        else identities.recent_card_holders(session, staff)
+    )
+    fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    name = "people/_rows.html" if fragment else "people/index.html"
+    return templates.render(request, name, {"found": found, "q": q})
+
+
+@router.get("/cards/new")
+def new_cards(
+    request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
+) -> Response:
+    return templates.render(request, "people/new_cards.html", _group_context(session, staff))
+
+
+@router.post("/cards/new")
+def issue_group_cards(
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    venue_id: Annotated[str, Form(max_length=12)] = "",
+    age_band: Annotated[str, Form(max_length=8)] = "",
+    gender: Annotated[str, Form(max_length=16)] = "",
+    names: Annotated[str, Form(max_length=20_000)] = "",
+    count: Annotated[str, Form(max_length=4)] = "",
+    consent: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """New participants with a card each (a club, a school class), then their A4 sheet to print."""
+    form = {"venue_id": venue_id, "age_band": age_band, "gender": gender, "names": names, "count": count}
+    form["consent"] = consent
+    try:
+        venue, profiles = _group(session, form)
+        cards = identities.issue_cards(session, settings, staff, venue, profiles)
+    except FormError as error:
+        context = _group_context(session, staff, form=form, errors=error.fields)
+        return templates.render(request, "people/new_cards.html", context, status_code=422)
+    except AppError as error:
+        if error.code == ErrorCode.forbidden:
+            raise
+        context = _group_context(session, staff, form=form, error=error.code)
+        return templates.render(request, "people/new_cards.html", context, status_code=422)
+    query = "&".join(f"card={card.id}" for card in cards)
+    return RedirectResponse(f"/people/cards?{query}", status_code=303)
+
+
+@router.get("/cards")
+def print_cards(
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    card: Annotated[list[int] | None, Query(max_length=500)] = None,
+    venue: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """A4 sheets of cards to print and cut: the cards named, or every active card of a venue."""
+    if card is None and venue is None:
+        raise AppError(ErrorCode.invalid_input, "card or venue")
+    rows = identities.card_rows(session, staff, card_ids=card, venue_id=venue)
+    language = pick_language(request)
+    pages = qr.render_card_sheet_svg(
+        [
+            qr.Card(
+                payload=codes.card_payload(row.card.lookup),
+                number=codes.pretty(row.card.lookup),
+                name=row.participant.name
+                or gettext(language, "Participant no. %(num)s") % {"num": row.participant.id},
+                place=row.venue.name if row.venue else "",
+            )
+            for row in rows
+        ],
+        heading=gettext(language, N_("CHECK-IN CARD")),
+        footer=gettext(
+            language, "Show this card to the organizer to check in. If you lose it, ask for a new one."
+        ),
+    )
+    return templates.render(request, "people/cards.html", {"pages": pages, "rows": rows})
+
+
+@router.get("/{participant_id}")
+def show_person(
+    participant_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+) -> Response:
+    return templates.render(request, "people/show.html", _person_context(session, staff, participant_id))
+
+
+@router.post("/{participant_id}/cards")
+def issue_card(
+    participant_id: int,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    templates: TemplatesDep,
+    venue_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    """Give a participant (found by name, or just checked in) a personal card."""
+    participant = identities.get_participant(session, staff, participant_id)
+    venue = session.get(Venue, int(venue_id)) if venue_id.isdigit() else None
+    if venue is None:
+        context = _person_context(session, staff, participant_id, errors={"venue_id": N_("Choose a venue.")})
+        return templates.render(request, "people/show.html", context, status_code=422)
+    card = identities.issue_card(session, settings, staff, participant, venue)
+    return RedirectResponse(f"/people/{participant.id}?issued={card.id}", status_code=303)
+
+
+@router.post("/cards/{card_id}/revoke")
+def revoke_card(card_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
+    """A card that was lost or handed on stops working at once, on every device."""
+    card = identities.get_card(session, staff, card_id)
+    identities.revoke(session, staff, card)
+    return RedirectResponse(f"/people/{card.participant_id}", status_code=303)
+
+
+@router.post("/cards/{card_id}/replace")
+def replace_card(card_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
+    """A lost card: the old number stops working and the same person gets a new one."""
+    card = identities.get_card(session, staff, card_id)
+    new = identities.replace_card(session, settings, staff, card)
+    return RedirectResponse(f"/people/{card.participant_id}?issued={new.id}", status_code=303)
+
+
+def _group(session: Session, form: dict[str, str]) -> tuple[Venue, list[Profile]]:
+    """Read the group form: where, who (names one per line, or a number of anonymous cards), consent."""
+    errors: dict[str, str] = {}
+    venue = session.get(Venue, int(form["venue_id"])) if form["venue_id"].isdigit() else None
+    if venue is None:
+        errors["venue_id"] = N_("Choose a venue.")
+    try:
+        band = AgeBand(form["age_band"])
+    except ValueError:
+        errors["age_band"] = N_("Choose an age group.")
+    try:
+        gender = Gender(form["gender"] or Gender.unspecified)
+    except ValueError:
+        errors["gender"] = N_("Choose a gender.")
+    names = [line.strip()[:200] for line in form["names"].splitlines() if line.strip()]
+    count = int(form["count"]) if form["count"].strip().isdigit() else 0
+    if not names and not 1 <= count <= MAX_GROUP:
+        errors["count"] = N_("Type the names, one per line, or the number of cards (1 to 100).")
+    if len(names) > MAX_GROUP:
+        errors["names"] = N_("At most 100 people at a time.")
+    if form["consent"] != "yes":
+        errors["consent"] = N_("Tick the box: each person (or a parent) was told what we record and agreed.")
+    if errors:
+        raise FormError(errors)
+    assert venue is not None
+    people: list[str | None] = list(names) if names else [None] * count
+    return venue, [Profile(band, gender, None, name, consent=True) for name in people]
+
+
+def _group_context(session: Session, staff: Staff, **extra: Any) -> dict[str, Any]:
+    return {
+        "venues": events.venues_for(session, staff),
+        "age_bands": list(AgeBand),
+        "genders": list(Gender),
+        "form": {},
+        "errors": {},
+        "error": None,
+        **extra,
+    }
+
+
+def _person_context(session: Session, staff: Staff, participant_id: int, **extra: Any) -> dict[str, Any]:
+    participant = identities.get_participant(session, staff, participant_id)
+    return {
+        "person": participant,
+        "cards": identities.all_cards(session, participant.id or 0),
+        "venues": events.venues_for(session, staff),
+        "errors": {},
+        **extra,
+    }

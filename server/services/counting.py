@@ -1,0 +1,58 @@
+"""What counts, defined once: live counts, yearly totals and exports all read visits and people here.
+
+A **visit** is a check-in (weight 1) or a walk-in headcount change (weight +n/-n); a **person** is a distinct
+participant of a check-in. Headcounts never add people. Both carry the place, age band and gender as they
+were on the day, and the time of the visit (the claimed scan time, not when it reached the server).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, String, cast, distinct, func, literal, null, union_all
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+
+from server.models import CheckIn, Headcount
+
+CHECK_IN = "check_in"
+WALK_IN = "walk_in"
+
+
+def visit_rows(check_ins: ColumnElement[bool], headcounts: ColumnElement[bool]) -> Any:
+    """One row per check-in and per headcount change matching the two conditions, as a subquery with the
+    columns kind, weight, participant_id, at, event_id, venue_id, venue_type, commune_id, age_band, gender."""
+    named: Any = sa_select(
+        literal(CHECK_IN, String).label("kind"),
+        literal(1, Integer).label("weight"),
+        col(CheckIn.participant_id).label("participant_id"),
+        col(CheckIn.checked_in_at).label("at"),
+        col(CheckIn.event_id).label("event_id"),
+        col(CheckIn.venue_id).label("venue_id"),
+        col(CheckIn.venue_type).label("venue_type"),
+        col(CheckIn.commune_id).label("commune_id"),
+        col(CheckIn.age_band).label("age_band"),
+        col(CheckIn.gender).label("gender"),
+    ).where(check_ins)
+    counted: Any = sa_select(
+        literal(WALK_IN, String).label("kind"),
+        col(Headcount.delta).label("weight"),
+        cast(null(), Integer).label("participant_id"),
+        col(Headcount.counted_at).label("at"),
+        col(Headcount.event_id).label("event_id"),
+        col(Headcount.venue_id).label("venue_id"),
+        col(Headcount.venue_type).label("venue_type"),
+        col(Headcount.commune_id).label("commune_id"),
+        col(Headcount.age_band).label("age_band"),
+        col(Headcount.gender).label("gender"),
+    ).where(headcounts)
+    return union_all(named, counted).subquery("visits")
+
+
+def measures(rows: Any) -> tuple[Any, Any, Any]:
+    """visits, people and walk-ins over a visit_rows subquery (for a SELECT or a GROUP BY)."""
+    visits = func.coalesce(func.sum(rows.c.weight), 0)
+    people = func.count(distinct(rows.c.participant_id))
+    walk_ins = func.coalesce(func.sum(rows.c.weight).filter(rows.c.kind == WALK_IN), 0)
+    return visits, people, walk_ins

@@ -1,0 +1,66 @@
+"""A batch of check-ins and headcount changes made offline (an outbox, a kiosk), answered item by item.
+
+Each item goes through the same engine as a live scan, in its own transaction, in the order sent: one
+refused item never sinks the others, and a resent batch stores nothing twice (each item's key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlmodel import Session
+
+from server.config import Settings
+from server.errors import AppError, ErrorCode
+from server.models import Staff, utcnow
+from server.services import checkin, headcounts
+from server.services.checkin import CheckInRequest
+from server.services.headcounts import HeadcountRequest
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    status: Literal["stored", "replayed", "refused"]
+    code: ErrorCode | None = None
+    check_in_id: int | None = None
+    headcount_id: int | None = None
+    late: bool = False
+
+
+def run_batch(
+    session: Session,
+    settings: Settings,
+    items: list[CheckInRequest | HeadcountRequest | AppError],
+    *,
+    staff: Staff | None,
+    now: datetime | None = None,
+    keys: list[str] | None = None,
+) -> list[Outcome]:
+    """Send every item through the engine. An item the caller could not even parse comes as the AppError
+    it raised (with its key in `keys`), so it is answered in its place."""
+    now = now or utcnow()
+    outcomes = []
+    for index, item in enumerate(items):
+        key = (keys[index] if keys else "") if isinstance(item, AppError) else item.key
+        if isinstance(item, AppError):
+            outcomes.append(Outcome(key, "refused", item.code))
+            continue
+        try:
+            if isinstance(item, HeadcountRequest):
+                if staff is None:
+                    raise AppError(ErrorCode.login_required)
+                counted = headcounts.change_headcount(session, settings, item, staff=staff, now=now)
+                status: Literal["stored", "replayed"] = "stored" if counted.created else "replayed"
+                outcomes.append(Outcome(key, status, headcount_id=counted.headcount.id))
+            else:
+                result = checkin.check_in(session, settings, item, staff=staff, now=now)
+                status = "stored" if result.created else "replayed"
+                outcomes.append(
+                    Outcome(key, status, check_in_id=result.check_in.id, late=result.check_in.late)
+                )
+        except AppError as error:
+            outcomes.append(Outcome(key, "refused", error.code))
+    return outcomes
