@@ -211,7 +211,10 @@ def live(
         return Response(status_code=204)
     summary = attendance.live_summary(session, event.id or 0)
     return templates.render(
-        request, "events/_live.html", {"event": event, "live": summary}, headers={"Cache-Control": "no-store"}
+        request,
+        "events/_live.html",
+        {"event": event, "live": summary, "oob": True},
+        headers={"Cache-Control": "no-store"},
     )
 
 

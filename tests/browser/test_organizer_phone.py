@@ -20,6 +20,7 @@ from server import codes
 from server.config import Settings
 from server.models import (
     AgeBand,
+    Channel,
     CheckIn,
     CheckInMode,
     Event,
@@ -200,11 +201,15 @@ def test_plus_and_minus_count_walk_ins_and_never_below_zero(
     assert count_rows(session, Headcount) == 0
 
     for n in (1, 2, 3):
-        plus.tap()
+        with page.expect_response(lambda r: r.url.endswith("/headcounts")) as answer:
+            plus.tap()
+        assert answer.value.status == 200, answer.value.text()
         expect(walk_ins).to_have_text(str(n))  # the fragment came back: the next tap has a new key
         shoot(page, f"{n + 1}-plus-{n}", full_page=False)
     expect(refusal).to_have_count(0)
-    minus.tap()
+    with page.expect_response(lambda r: r.url.endswith("/headcounts")) as answer:
+        minus.tap()
+    assert answer.value.status == 200, answer.value.text()
     expect(walk_ins).to_have_text("2")
     shoot(page, "5-minus", full_page=False)
 
@@ -448,3 +453,22 @@ def test_mistyped_code_on_the_start_page_keeps_what_was_typed(
     page.locator('input[name="code"]').fill(right)
     page.get_by_role("button", name="Tiếp tục", exact=True).tap()
     expect(page.get_by_role("heading", level=1)).to_have_text(event.title)
+
+
+def test_a_live_update_never_moves_the_buttons_under_the_finger(
+    live_server: Server, small_phone: BrowserContext, session: Session, settings: Settings
+) -> None:
+    """The first check-in adds tables to the live counts: they appear below the desk, so the +1 button an
+    organizer is about to tap stays where it was."""
+    desk = open_desk(session, small_phone, live_server)
+    page = desk.page
+    plus = page.get_by_role("button", name=PLUS, exact=True)
+    before = plus.bounding_box()
+    phone = checkin.Identity(profile=Profile(AgeBand.from_25, Gender.female, consent=True))
+    request = checkin.CheckInRequest(
+        Channel.public_api, "live-layout-1", phone, code=checkin.code_for(desk.event, settings)
+    )
+    checkin.check_in(session, settings, request)
+    expect(page.locator("#live-visits")).to_have_text("1")
+    expect(page.locator("#live-details .latest li")).to_have_count(1)
+    assert plus.bounding_box() == before

@@ -313,7 +313,7 @@ def test_organizer_sees_check_ins_arrive_without_reloading(
     check_in_over_http(link(settings, event))
     expect(page.locator("#live-visits")).to_have_text("2", timeout=2500)
     expect(page.locator("#live-people")).to_have_text("2")
-    expect(page.locator("#live .latest li")).to_have_count(2)
+    expect(page.locator("#live-details .latest li")).to_have_count(2)
     assert page.evaluate("window.__sameDocument") == "kept", "the count changed without a reload"
     shoot(page, "live")
     assert problems == []
