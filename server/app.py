@@ -28,12 +28,16 @@ PROBLEM_JSON = "application/problem+json"
 
 def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings)
-    templates = Templates(settings, engine)
+    # The demo banner's flag is read every 30 s while a request already holds a pooled connection: from
+    # the pool, a burst of requests each waiting for a second connection deadlocked until the pool timeout.
+    meta_engine = make_engine(settings, pooled=False)
+    templates = Templates(settings, meta_engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        meta_engine.dispose()
 
     app = FastAPI(
         title="Điểm danh API",

@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from server.config import Settings
@@ -25,19 +26,23 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
-def make_engine(settings: Settings) -> Engine:
-    """One engine per app (or CLI command); SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
+    """One engine per app (or CLI command); SQLite gets WAL, foreign keys and a busy timeout. `pooled=False`
+    opens a connection per use, for rare reads that must never wait for the request pool."""
     url = _sqlalchemy_url(settings.database_url)
+    pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if settings.is_sqlite:
         db_path = url.split(":///", 1)[1] if ":///" in url else ""
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         # pysqlite's own transaction handling is kept on purpose: reads run outside transactions and BEGIN
         # comes just before the first write, so a write waits for the lock (busy_timeout) instead of
         # failing at once because an older read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT).
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if not pooled:
+        return create_engine(url, **pool)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 

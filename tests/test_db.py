@@ -34,3 +34,20 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_the_demo_flag_never_waits_for_the_request_pool(app) -> None:  # type: ignore[no-untyped-def]
+    """Rendering reads the demo flag while the request holds a pooled connection: with every pooled
+    connection held that way, a second one from the same pool could never come (bench/checkin.py at 16
+    connections stalled 30 s). The flag has an unpooled engine of its own."""
+    from sqlalchemy.pool import NullPool
+
+    meta = app.state.templates.engine
+    assert meta is not app.state.engine and isinstance(meta.pool, NullPool)
+    try:
+        with app.state.engine.connect():  # even with a pooled connection held, the flag reads
+            app.state.templates._demo = (float("-inf"), False)
+            assert app.state.templates.is_demo() is False
+    finally:  # no lifespan ran: close what the test opened
+        app.state.engine.dispose()
+        meta.dispose()

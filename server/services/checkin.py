@@ -153,10 +153,10 @@ def open_scan(
     return event, _scan_pass(settings, event, now)
 
 
-def _event_by_code(session: Session, settings: Settings, raw_code: str) -> Event:
+def _event_by_code(session: Session, settings: Settings, raw_code: str, *, lock: bool = False) -> Event:
     code = codes.normalize(raw_code or "")
     event_id = codes.event_id_of(code) if code else None
-    event = session.get(Event, event_id) if event_id else None
+    event = _load_event(session, event_id, lock=lock) if event_id else None
     if (
         code is None
         or event is None
@@ -166,6 +166,15 @@ def _event_by_code(session: Session, settings: Settings, raw_code: str) -> Event
     ):
         raise AppError(ErrorCode.code_invalid)
     return event
+
+
+def _load_event(session: Session, event_id: int, *, lock: bool) -> Event | None:
+    """The event as the database has it now; with `lock`, inside the write (FOR UPDATE on PostgreSQL,
+    after BEGIN IMMEDIATE on SQLite), so a cancel or a move cannot slip in before the check-in is stored."""
+    if not lock:
+        return session.get(Event, event_id)
+    statement = select(Event).where(Event.id == event_id).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).first()
 
 
 def _ensure_open(event: Event, settings: Settings, at: datetime) -> None:
@@ -221,13 +230,14 @@ def check_in(
     try:
         if not valid_key(request.key):
             raise AppError(ErrorCode.invalid_key)
-        event = resolve_event(session, settings, request.event_id, request.code, staff)
         try:
+            event = start_write(session, settings, request.event_id, request.code, staff)
             result = _check_in(session, settings, request, event, staff, now)
         except IntegrityError:
             # A concurrent request won a race on PostgreSQL (the same key, the same person at this event, or
             # the same new phone at another event): once more from the start finds what it stored.
             session.rollback()
+            event = start_write(session, settings, request.event_id, request.code, staff)
             result = _check_in(session, settings, request, event, staff, now)
     except AppError as error:
         session.rollback()
@@ -260,19 +270,33 @@ def check_in(
     return result
 
 
-def resolve_event(
+def start_write(
     session: Session, settings: Settings, event_id: int | None, code: str | None, staff: Staff | None
+) -> Event:
+    """Take the write lock, then read the event the request names inside it (one read, not two)."""
+    begin_write(session)
+    return resolve_event(session, settings, event_id, code, staff, lock=True)
+
+
+def resolve_event(
+    session: Session,
+    settings: Settings,
+    event_id: int | None,
+    code: str | None,
+    staff: Staff | None,
+    *,
+    lock: bool = False,
 ) -> Event:
     """The event a request names: by signed code (anyone) or by id (staff). Staff act only on events in
     their scope, however they name them: a card or a paper register is not for another commune's event."""
     if code:
-        event = _event_by_code(session, settings, code)
+        event = _event_by_code(session, settings, code, lock=lock)
         if staff is None:
             return event
     elif staff is None or event_id is None:
         raise AppError(ErrorCode.code_invalid)
     else:
-        found = session.get(Event, event_id)
+        found = _load_event(session, event_id, lock=lock)
         if found is None:
             raise AppError(ErrorCode.not_found)
         event = found
@@ -280,15 +304,6 @@ def resolve_event(
     if venue is None or not can_use_venue(session, staff, venue):
         raise AppError(ErrorCode.forbidden)
     return event
-
-
-def lock_event(session: Session, event: Event) -> Event:
-    """Start the write and re-read the event inside it, so a cancel or a move cannot slip in between."""
-    begin_write(session)
-    locked = session.exec(
-        select(Event).where(Event.id == event.id).with_for_update().execution_options(populate_existing=True)
-    ).one()
-    return locked
 
 
 def claimed_time(
@@ -333,15 +348,14 @@ def _check_in(
         identity.profile,
         request.claimed_at,
     )
-    event = lock_event(session, event)
     replay = _replay(session, settings, event, request.key, digest)
     if replay is not None:
         return replay
     claimed_at = _phone_claim(settings, event, request, now) if phone else request.claimed_at
     at = claimed_time(event, settings, claimed_at, now, phone=phone)
 
-    participant, credential, new_token = _who(session, settings, request, staff, phone, now)
-    earlier = existing_check_in(session, event.id or 0, participant.id or 0)
+    participant, credential, new_token, new = _who(session, settings, request, staff, phone, now)
+    earlier = None if new else existing_check_in(session, event.id or 0, participant.id or 0)
     if earlier is not None:
         raise AppError(
             ErrorCode.already_checked_in,
@@ -413,17 +427,18 @@ def _who(
     staff: Staff | None,
     phone: bool,
     now: datetime,
-) -> tuple[Participant, Credential | None, str | None]:
-    """The participant behind the identity, the credential used, and a new device token if one was made."""
+) -> tuple[Participant, Credential | None, str | None, bool]:
+    """The participant behind the identity, the credential used, a new device token if one was made, and
+    whether the participant is new (and so has no check-in to look for)."""
     identity = request.identity
     if identity.card:
         card = identities.card_credential(session, settings, identity.card)
         holder = session.get(Participant, card.participant_id)
         assert holder is not None
-        return holder, card, None
+        return holder, card, None, False
     if identity.participant_id is not None:
         assert staff is not None
-        return identities.get_participant(session, staff, identity.participant_id), None, None
+        return identities.get_participant(session, staff, identity.participant_id), None, None, False
     if identity.device_token:
         phone_credential = identities.device_credential(session, identity.device_token)
         if phone_credential is not None:
@@ -431,17 +446,17 @@ def _who(
                 raise AppError(ErrorCode.credential_revoked)
             owner = session.get(Participant, phone_credential.participant_id)
             assert owner is not None
-            return owner, phone_credential, None
+            return owner, phone_credential, None, False
     if identity.profile is None:
         raise AppError(ErrorCode.profile_required)
     participant = identities.new_participant(session, identity.profile, now)
     if not phone and not identity.device_token:
-        return participant, None, None  # a staff entry for someone without a phone or card
+        return participant, None, None, True  # a staff entry for someone without a phone or card
     new_token = (
         None if identities.valid_device_token(identity.device_token) else _token_for(settings, request.key)
     )
     token = new_token or identity.device_token or ""
-    return participant, identities.add_device(session, participant, token, now), new_token
+    return participant, identities.add_device(session, participant, token, now), new_token, True
 
 
 def _token_for(settings: Settings, key: str) -> str:

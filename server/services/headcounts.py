@@ -56,8 +56,13 @@ def change_headcount(
     now = now or utcnow()
     event: Event | None = None
     try:
-        event = checkin.resolve_event(session, settings, request.event_id, None, staff)
-        result = _change(session, settings, request, event, staff, now)
+        try:
+            event = checkin.start_write(session, settings, request.event_id, None, staff)
+            result = _change(session, settings, request, event, staff, now)
+        except IntegrityError:
+            session.rollback()  # the same key from another process won: once more answers as a replay
+            event = checkin.start_write(session, settings, request.event_id, None, staff)
+            result = _change(session, settings, request, event, staff, now)
     except AppError as error:
         session.rollback()
         checkin.log_attempt(
@@ -93,7 +98,6 @@ def _change(
     digest = checkin.fingerprint(
         event.id, request.delta, request.age_band, request.gender, request.claimed_at
     )
-    event = checkin.lock_event(session, event)
     earlier = session.exec(select(Headcount).where(Headcount.nonce == request.key)).first()
     if earlier is not None:
         if earlier.event_id != event.id or earlier.fingerprint != digest:
@@ -128,16 +132,11 @@ def _change(
         village_id=village_id,
     )
     session.add(row)
-    try:
-        session.flush()
-        attempt = checkin.attempt_row(
-            request.channel, event, request.key, "accepted", now, staff, action="headcount"
-        )
-        session.add(attempt)
-        session.commit()
-    except IntegrityError:
-        session.rollback()  # the same key from another process won: answer as a replay
-        return _change(session, settings, request, event, staff, now)
+    session.flush()
+    session.add(
+        checkin.attempt_row(request.channel, event, request.key, "accepted", now, staff, action="headcount")
+    )
+    session.commit()
     return HeadcountResult(row, created=True, total=headcount_total(session, event.id or 0))
 
 
