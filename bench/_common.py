@@ -19,7 +19,7 @@ from sqlmodel import select  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.db import make_engine, migrate, session_scope  # noqa: E402
 from server.models import EventType, OrgUnit, Role, UnitKind, VenueType, utcnow  # noqa: E402
-from server.services import checkin, events, places, staff  # noqa: E402
+from server.services import events, places, scans, staff  # noqa: E402
 from tests.browser.support import free_port as free_port  # noqa: E402  (re-exported for the scripts)
 from tests.browser.support import running_server  # noqa: E402
 
@@ -101,7 +101,7 @@ def create_events(settings: Settings, count: int = 2) -> Fixture:
                     ends_at=start + timedelta(hours=4),
                 )
                 made.append(events.create_event(session, admin, data))
-            links = [f"{settings.base_url}/c/{checkin.code_for(e, settings)}" for e in made]
+            links = [f"{settings.base_url}/c/{scans.code_for(e, settings)}" for e in made]
             return Fixture([e.id or 0 for e in made], links, admin.username, password)
     finally:
         engine.dispose()

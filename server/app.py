@@ -20,7 +20,7 @@ from server.db import make_engine
 from server.errors import MESSAGES, STATUS, AppError, ErrorCode
 from server.i18n import gettext, pick_language
 from server.middleware import SecurityMiddleware, problem_body
-from server.routes import api, checkin, desk, events, pages, people, places, reports, staff
+from server.routes import api, api_people, checkin, desk, events, pages, people, places, reports, staff
 from server.templating import Templates
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         reports.router,
         staff.router,
         api.router,
+        api_people.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

@@ -188,6 +188,27 @@ class ParticipantOut(BaseModel):
     cards: list[str] = Field(description="numbers of the participant's cards that still work")
 
 
+class NewParticipantIn(BaseModel):
+    """Someone without a phone, registered by staff; with `card_venue_id`, they get a card issued there."""
+
+    profile: ProfileIn
+    card_venue_id: int | None = Field(default=None, ge=1)
+
+
+class CardIn(BaseModel):
+    venue_id: int = Field(ge=1, description="the venue that issues the card (printed on it)")
+
+
+class CardOut(BaseModel):
+    id: int
+    number: str = Field(description="10 characters; printed grouped, e.g. 7K-3M9Q-X2AB")
+    qr: str = Field(description="what the card's QR code holds")
+    participant_id: int
+    venue_id: int | None
+    issued_at: datetime
+    revoked_at: datetime | None
+
+
 class CountOut(BaseModel):
     key: str = Field(description='an enum value, or "" for walk-ins counted without this detail')
     visits: int

@@ -11,8 +11,8 @@ from server.auth import create_api_token
 from server.config import Settings
 from server.models import AgeBand, CheckIn, Event, Gender, Participant, Role
 from server.services import identities
-from server.services.checkin import code_for
 from server.services.identities import Profile
+from server.services.scans import code_for
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
 

@@ -39,17 +39,14 @@ from server.services.checkin import (
     LATE_AFTER,
     LATE_SYNC_LIMIT,
     MAX_CLOCK_SKEW,
-    SCAN_PASS_LIFETIME,
     CheckInRequest,
     CheckInResult,
     Identity,
     Profile,
     check_in,
-    code_for,
     new_nonce,
-    open_scan,
-    rotation_key,
 )
+from server.services.scans import SCAN_PASS_LIFETIME, code_for, open_scan, rotation_key
 from tests.factories import (
     count_rows,
     make_event,

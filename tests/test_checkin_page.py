@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from server.config import Settings
 from server.models import CheckIn, CheckInAttempt, EventStatus, Participant
-from server.services.checkin import code_for
+from server.services.scans import code_for
 from tests.factories import count_rows, make_event, make_tree, make_venue
 
 

@@ -23,7 +23,8 @@ from sqlmodel import Session, col, select
 from server.config import Settings
 from server.models import AgeBand, Channel, CheckIn, CheckInAttempt, Credential, Gender, Participant, Role
 from server.services import identities
-from server.services.checkin import CheckInRequest, Identity, Profile, code_for
+from server.services.checkin import CheckInRequest, Identity, Profile
+from server.services.scans import code_for
 from tests.factories import count_rows, make_event, make_participant, make_staff, make_tree, make_venue
 
 ROUNDS = 20

@@ -28,7 +28,7 @@ from server.models import (
     VenueType,
 )
 from server.services import demo
-from server.services.checkin import check_in_window, code_for, event_from_code
+from server.services.scans import check_in_window, code_for, event_from_code
 
 # 23:30 in Lạng Sơn on the first day of Tết 2026: a quiet month and a late hour, and the demo still has an
 # event open for check-in.

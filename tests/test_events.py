@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from server.config import Settings
 from server.models import CheckIn, Event, EventStatus, Role
-from server.services.checkin import code_for
+from server.services.scans import code_for
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
 FORM = {

@@ -23,8 +23,9 @@ from server.models import (
     Venue,
 )
 from server.services import attendance, checkin, events, reports
-from server.services.checkin import CheckInRequest, Identity, Profile, code_for
+from server.services.checkin import CheckInRequest, Identity, Profile
 from server.services.headcounts import MAX_STEP, HeadcountRequest, HeadcountResult, change_headcount
+from server.services.scans import code_for
 from tests.factories import count_rows, make_event, make_staff, make_tree, make_venue
 
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)

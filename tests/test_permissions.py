@@ -11,8 +11,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from server.auth import create_api_token
-from server.models import ApiToken, CheckIn, Event, OrgUnit, Role, Staff, Venue
-from server.routes import api, checkin, desk, events, pages, places, reports, staff
+from server.config import Settings
+from server.models import AgeBand, ApiToken, CheckIn, Event, Gender, OrgUnit, Role, Staff, Venue
+from server.routes import api, api_people, checkin, desk, events, pages, places, reports, staff
+from server.services import identities
+from server.services.identities import Profile
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
 VALID_JSON = {
@@ -22,6 +25,7 @@ VALID_JSON = {
     },
     ("PATCH", "/api/v1/events/{event_id}"): {"title": "Đổi tên"},
     ("POST", "/api/v1/events/{event_id}/headcounts"): {"nonce": "walk-0000003", "delta": 1},
+    ("POST", "/api/v1/participants/{participant_id}/cards"): {"venue_id": 1},
 }
 VALID_FORM = {
     "nonce": "walk-0000002",
@@ -35,7 +39,7 @@ VALID_FORM = {
     "start_time": "08:00",
     "end_time": "09:00",
 }
-ROUTERS = (api, checkin, desk, events, pages, places, reports, staff)
+ROUTERS = (api, api_people, checkin, desk, events, pages, places, reports, staff)
 # Routes anyone may use: the resident's check-in, the start page, login, language and health.
 PUBLIC = {
     ("GET", "/"),
@@ -64,6 +68,7 @@ ORGANIZER_OPEN = {
     ("GET", "/people/cards/new"),
     ("POST", "/people/cards/new"),
     ("GET", "/api/v1/participants"),
+    ("POST", "/api/v1/participants"),  # registering someone new; a card at a venue out of scope: 403
 }
 
 
@@ -96,7 +101,7 @@ def _fill(path: str, ids: dict[str, int]) -> str:
 
 
 @pytest.fixture
-def world(session: Session) -> dict[str, object]:
+def world(session: Session, settings: Settings) -> dict[str, object]:
     tree = make_tree(session)
     mine = make_venue(session, tree["commune"])
     theirs = make_venue(session, tree["other"])
@@ -105,7 +110,11 @@ def world(session: Session) -> dict[str, object]:
     other_staff = make_staff(session, Role.organizer, tree["other"])
     token, _plain = create_api_token(session, other_staff, "theirs")
     organizer = make_staff(session, Role.organizer, tree["commune"])
+    neighbour = Profile(AgeBand.from_60, Gender.female, home_unit_id=tree["other"].id, consent=True)
+    (their_card,) = identities.issue_cards(session, settings, other_staff, theirs, [neighbour])
     ids = {
+        "participant_id": their_card.participant_id,
+        "card_id": their_card.id or 0,
         "default": their_event.id or 0,
         "event_id": their_event.id or 0,
         "token_id": token.id or 0,

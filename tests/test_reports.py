@@ -26,9 +26,10 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services.checkin import CheckInRequest, Identity, check_in, code_for, new_nonce
+from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.identities import Profile
 from server.services.reports import YearlyTotals, report_window, window_from_query, yearly_totals
+from server.services.scans import code_for
 from tests.factories import login, make_event, make_staff, make_tree, make_venue
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -28,8 +28,9 @@ from server.models import (
     Venue,
 )
 from server.services import identities
-from server.services.checkin import CheckInRequest, Identity, Profile, code_for
+from server.services.checkin import CheckInRequest, Identity, Profile
 from server.services.headcounts import HeadcountRequest
+from server.services.scans import code_for
 from server.services.sync import Outcome, run_batch
 from tests.factories import count_rows, login, make_event, make_participant, make_staff, make_tree, make_venue
 

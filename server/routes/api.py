@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import ValidationError
 from sqlmodel import col, select
 
@@ -28,14 +28,13 @@ from server.schemas import (
     HeadcountIn,
     HeadcountOut,
     LiveOut,
-    ParticipantOut,
     ProfileIn,
     PublicCheckInIn,
     ReportRowOut,
     StaffCheckInIn,
     YearlyTotalsOut,
 )
-from server.services import attendance, checkin, events, headcounts, identities, reports, sync
+from server.services import attendance, checkin, events, headcounts, reports, scans, sync
 from server.services.checkin import CheckInRequest, CheckInResult, Identity
 from server.services.headcounts import HeadcountRequest
 from server.services.identities import Profile
@@ -62,12 +61,13 @@ def _replayed(model: type) -> dict[int | str, dict[str, Any]]:
 
 def _event_out(event: Event, settings: Any) -> EventOut:
     out = EventOut.model_validate(event)
-    out.checkin_code = checkin.code_for(event, settings)
-    out.checkin_url = checkin.link_for(event, settings)
+    out.checkin_code = scans.code_for(event, settings)
+    out.checkin_url = scans.link_for(event, settings)
     return out
 
 
-def _profile(profile: ProfileIn | None) -> Profile | None:
+def profile_of(profile: ProfileIn | None) -> Profile | None:
+    """The service's Profile of the API's shape (None stays None: a known phone or card needs none)."""
     if profile is None:
         return None
     return Profile(
@@ -191,7 +191,7 @@ def add_check_in(
             device_token=body.device_token,
             card=body.card,
             participant_id=body.participant_id,
-            profile=_profile(body.profile),
+            profile=profile_of(body.profile),
         ),
     )
     result = checkin.check_in(session, settings, request, staff=staff)
@@ -246,7 +246,7 @@ def public_check_in(
         code=body.code,
         rotation=body.rotation,
         claimed_at=body.checked_in_at,
-        identity=Identity(device_token=body.device_token, profile=_profile(body.profile)),
+        identity=Identity(device_token=body.device_token, profile=profile_of(body.profile)),
     )
     result = checkin.check_in(session, settings, request)
     if not result.created:
@@ -308,31 +308,9 @@ def _batch_item(raw: object, staff: Staff | None) -> CheckInRequest | HeadcountR
             device_token=item.device_token,
             card=item.card,
             participant_id=item.participant_id,
-            profile=_profile(item.profile),
+            profile=profile_of(item.profile),
         ),
     )
-
-
-@router.get("/participants", responses=ERRORS)
-def find_participants(
-    staff: CurrentStaff,
-    session: SessionDep,
-    settings: SettingsDep,
-    q: Annotated[str, Query(max_length=100)] = "",
-) -> list[ParticipantOut]:
-    """Participants in your area whose name (diacritics optional) or card number matches `q` (at most 20);
-    check one in with `participant_id`."""
-    return [
-        ParticipantOut(
-            id=row.participant.id or 0,
-            name=row.participant.name,
-            age_band=row.participant.age_band,
-            gender=row.participant.gender,
-            home_unit_id=row.participant.home_unit_id,
-            cards=[card.lookup for card in row.cards],
-        )
-        for row in identities.find_participants(session, settings, staff, q)
-    ]
 
 
 @router.get("/reports/yearly", responses=ERRORS)

@@ -13,7 +13,7 @@ from server.config import Settings
 from server.deps import SessionDep, SettingsDep, TemplatesDep
 from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Channel, Event, Gender, OrgUnit, UnitKind, Venue
-from server.services import checkin, identities
+from server.services import checkin, identities, scans
 from server.services.identities import Profile
 
 router = APIRouter(include_in_schema=False)
@@ -56,7 +56,7 @@ def show_check_in(
     t: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
     """The page a poster's (or a screen's rotating) QR code opens."""
-    event, scan = checkin.open_scan(session, settings, code, t or None)
+    event, scan = scans.open_scan(session, settings, code, t or None)
     participant = identities.participant_for_device(session, request.cookies.get(DEVICE_COOKIE))
     earlier = checkin.existing_check_in(session, event.id or 0, participant.id or 0) if participant else None
     context = _context(session, settings, event, code, scan)

@@ -18,7 +18,7 @@ from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Channel, CheckIn, CheckInMode, Event, Gender, Participant, Venue, utcnow
 from server.routes.checkin import profile_of
 from server.routes.events import is_fragment, show_context
-from server.services import checkin, events, headcounts
+from server.services import checkin, events, headcounts, scans
 from server.services.checkin import CheckInRequest, Identity
 from server.services.headcounts import HeadcountRequest
 
@@ -259,12 +259,12 @@ def screen(
     if event.checkin_mode == CheckInMode.poster:
         raise AppError(ErrorCode.invalid_input, "this event uses the printed poster only")
     venue = session.get(Venue, event.venue_id)
-    code = checkin.code_for(event, settings)
+    code = scans.code_for(event, settings)
     context = {
         "event": event,
         "venue": venue,
-        "rotation_key": checkin.rotation_key(event, settings),
-        "link": checkin.link_for(event, settings),
+        "rotation_key": scans.rotation_key(event, settings),
+        "link": scans.link_for(event, settings),
         "period": rotation.PERIOD,
         "server_ms": int(utcnow().timestamp() * 1000),  # the page corrects a phone clock that is off
         "pretty_code": codes.pretty(code),

@@ -15,7 +15,7 @@ from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import FormError
 from server.i18n import gettext, pick_language
 from server.models import AgeBand, Campaign, CheckInMode, Event, EventType, Gender, OrgUnit, Staff, Venue
-from server.services import attendance, checkin, events, identities
+from server.services import attendance, checkin, events, identities, scans
 
 router = APIRouter(prefix="/events", include_in_schema=False)
 
@@ -117,16 +117,16 @@ def show_context(
     venue = session.get(Venue, event.venue_id)
     assert venue is not None
     unit = session.get(OrgUnit, venue.unit_id)
-    code = checkin.code_for(event, settings)
-    opens_at, closes_at = checkin.check_in_window(event, settings)
+    code = scans.code_for(event, settings)
+    opens_at, closes_at = scans.check_in_window(event, settings)
     query = extra.get("q", "")
     return {
         "event": event,
         "venue": venue,
         "unit": unit,
-        "link": checkin.link_for(event, settings),
+        "link": scans.link_for(event, settings),
         "pretty_code": codes.pretty(code),
-        "qr_svg": qr.render_svg(checkin.link_for(event, settings)),
+        "qr_svg": qr.render_svg(scans.link_for(event, settings)),
         "opens_at": opens_at,
         "closes_at": closes_at,
         "live": attendance.live_summary(session, event.id or 0),
@@ -258,7 +258,7 @@ def poster(
 @router.get("/{event_id}/qr.svg")
 def qr_svg(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
     event = events.get_event(session, staff, event_id)
-    link = checkin.link_for(event, settings)
+    link = scans.link_for(event, settings)
     return Response(
         qr.render_svg(link),
         media_type="image/svg+xml",
@@ -269,7 +269,7 @@ def qr_svg(event_id: int, staff: CurrentStaff, session: SessionDep, settings: Se
 @router.get("/{event_id}/qr.png")
 def qr_png(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> Response:
     event = events.get_event(session, staff, event_id)
-    link = checkin.link_for(event, settings)
+    link = scans.link_for(event, settings)
     return Response(
         qr.render_png(link, box_size=16),
         media_type="image/png",

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from server import codes, rotation
+from server import codes
 from server.auth import can_use_venue
 from server.config import Settings
 from server.db import begin_write
@@ -39,11 +39,9 @@ from server.errors import AppError, ErrorCode
 from server.models import (
     Channel,
     CheckIn,
-    CheckInAttempt,
     CheckInMode,
     Credential,
     Event,
-    EventStatus,
     OrgUnit,
     Participant,
     Staff,
@@ -51,7 +49,7 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import identities
+from server.services import attempts, identities, scans
 from server.services.identities import Profile
 
 # A device clock may run a little fast; a scan "from the future" beyond this is refused.
@@ -60,8 +58,6 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 LATE_AFTER = timedelta(minutes=15)
 # An anonymous phone's outbox must deliver within this; staff entries (paper registers) may come later.
 LATE_SYNC_LIMIT = timedelta(days=7)
-# The resident's page: from opening it (the scan) to pressing the button.
-SCAN_PASS_LIFETIME = timedelta(minutes=30)
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 PUBLIC_CHANNELS = (Channel.page, Channel.public_api)
 
@@ -107,111 +103,6 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
-def check_in_window(event: Event, settings: Settings) -> tuple[datetime, datetime]:
-    margin = timedelta(minutes=settings.checkin_margin_minutes)
-    return event.starts_at - margin, event.ends_at + margin
-
-
-def code_for(event: Event, settings: Settings) -> str:
-    return codes.make_code(settings.secret_key, event.id or 0, event.starts_at, event.ends_at)
-
-
-def link_for(event: Event, settings: Settings) -> str:
-    """The check-in link printed in the QR code: `BASE_URL/c/<code>`."""
-    return f"{settings.base_url}/c/{code_for(event, settings)}"
-
-
-def rotation_key(event: Event, settings: Settings) -> str:
-    """The per-event key the screen page computes its changing codes from (never the server's secret)."""
-    return rotation.event_key(settings.secret_key, event.id or 0, event.starts_at, event.ends_at)
-
-
-# --- Opening an event --------------------------------------------------------------------------------
-
-
-def event_from_code(
-    session: Session, settings: Settings, raw_code: str, *, now: datetime | None = None
-) -> Event:
-    """The event a check-in code opens, or a coded refusal (forged, unknown, cancelled, too early or late)."""
-    event = _event_by_code(session, settings, raw_code)
-    _ensure_open(event, settings, now or utcnow())
-    return event
-
-
-def open_scan(
-    session: Session, settings: Settings, raw_code: str, token: str | None, *, now: datetime | None = None
-) -> tuple[Event, str]:
-    """A phone opened the check-in page: the event and a signed pass saying when, which the page posts
-    back. On a rotating-code event the screen's token must be current (or one step old)."""
-    now = now or utcnow()
-    try:
-        event = event_from_code(session, settings, raw_code, now=now)
-        _check_rotation(event, settings, token, now)
-    except AppError as error:
-        log_attempt(session, Channel.page, error.extra.get("event"), None, error.code.value, now)
-        raise
-    return event, _scan_pass(settings, event, now)
-
-
-def _event_by_code(session: Session, settings: Settings, raw_code: str, *, lock: bool = False) -> Event:
-    code = codes.normalize(raw_code or "")
-    event_id = codes.event_id_of(code) if code else None
-    event = _load_event(session, event_id, lock=lock) if event_id else None
-    if (
-        code is None
-        or event is None
-        or not codes.signature_matches(
-            settings.secret_key, code, event.id or 0, event.starts_at, event.ends_at
-        )
-    ):
-        raise AppError(ErrorCode.code_invalid)
-    return event
-
-
-def _load_event(session: Session, event_id: int, *, lock: bool) -> Event | None:
-    """The event as the database has it now; with `lock`, inside the write (FOR UPDATE on PostgreSQL,
-    after BEGIN IMMEDIATE on SQLite), so a cancel or a move cannot slip in before the check-in is stored."""
-    if not lock:
-        return session.get(Event, event_id)
-    statement = select(Event).where(Event.id == event_id).with_for_update()
-    return session.exec(statement.execution_options(populate_existing=True)).first()
-
-
-def _ensure_open(event: Event, settings: Settings, at: datetime) -> None:
-    if event.status == EventStatus.cancelled:
-        raise AppError(ErrorCode.event_cancelled, event=event)
-    opens_at, closes_at = check_in_window(event, settings)
-    if at < opens_at:
-        raise AppError(ErrorCode.code_not_yet_valid, event=event, opens_at=opens_at)
-    if at > closes_at:
-        raise AppError(ErrorCode.code_expired, event=event)
-
-
-def _scan_pass(settings: Settings, event: Event, at: datetime) -> str:
-    stamp = str(int(at.timestamp()))
-    mac = hmac.new(settings.secret_key.encode(), f"pass:{event.id}:{stamp}".encode(), hashlib.sha256)
-    return f"{stamp}.{mac.hexdigest()[:16]}"
-
-
-def _pass_time(settings: Settings, event: Event, value: str) -> datetime | None:
-    stamp, _, _mac = value.partition(".")
-    if not stamp.isdigit() or len(stamp) > 12:
-        return None
-    at = datetime.fromtimestamp(int(stamp), tz=event.starts_at.tzinfo)
-    return at if hmac.compare_digest(_scan_pass(settings, event, at), value) else None
-
-
-def _check_rotation(event: Event, settings: Settings, token: str | None, now: datetime) -> None:
-    if event.checkin_mode == CheckInMode.poster:
-        return
-    if not token:
-        if event.checkin_mode == CheckInMode.rotating:
-            raise AppError(ErrorCode.rotating_code_required, event=event)
-        return
-    if not rotation.accepts(rotation_key(event, settings), token, now):
-        raise AppError(ErrorCode.rotating_code_stale, event=event)
-
-
 # --- The engine --------------------------------------------------------------------------------------
 
 
@@ -244,7 +135,7 @@ def check_in(
         if event is not None:
             error.extra.setdefault("event", event)  # the page re-renders its form around it
         participant = error.extra.get("participant")
-        log_attempt(
+        attempts.log_attempt(
             session,
             request.channel,
             event or error.extra.get("event"),
@@ -256,7 +147,7 @@ def check_in(
         )
         raise
     if not result.created:  # an accepted check-in logged its attempt in its own transaction
-        log_attempt(
+        attempts.log_attempt(
             session,
             request.channel,
             event,
@@ -290,13 +181,13 @@ def resolve_event(
     """The event a request names: by signed code (anyone) or by id (staff). Staff act only on events in
     their scope, however they name them: a card or a paper register is not for another commune's event."""
     if code:
-        event = _event_by_code(session, settings, code, lock=lock)
+        event = scans.event_by_code(session, settings, code, lock=lock)
         if staff is None:
             return event
     elif staff is None or event_id is None:
         raise AppError(ErrorCode.code_invalid)
     else:
-        found = _load_event(session, event_id, lock=lock)
+        found = scans.load_event(session, event_id, lock=lock)
         if found is None:
             raise AppError(ErrorCode.not_found)
         event = found
@@ -317,7 +208,7 @@ def claimed_time(
     if claimed - now > MAX_CLOCK_SKEW:
         raise AppError(ErrorCode.clock_skew, event=event)
     at = min(claimed, now)  # a clock a little fast: the scan was made when it arrived
-    _ensure_open(event, settings, at)
+    scans.ensure_open(event, settings, at)
     if phone and now - at > LATE_SYNC_LIMIT:
         raise AppError(ErrorCode.sync_too_late, event=event)
     return at
@@ -387,7 +278,7 @@ def _check_in(
     session.add(record)
     session.flush()
     session.add(
-        attempt_row(
+        attempts.attempt_row(
             request.channel,
             event,
             request.key,
@@ -407,14 +298,14 @@ def _phone_claim(settings: Settings, event: Event, request: CheckInRequest, now:
     was opened (its screen code was checked then); the API checks the screen code on arrival; an outbox
     synced later cannot prove it saw the screen in time."""
     if request.channel == Channel.page and request.rotation:
-        scanned = _pass_time(settings, event, request.rotation)
-        if scanned is not None and timedelta(0) <= now - scanned <= SCAN_PASS_LIFETIME:
+        scanned = scans.pass_time(settings, event, request.rotation)
+        if scanned is not None and timedelta(0) <= now - scanned <= scans.SCAN_PASS_LIFETIME:
             return scanned
         if event.checkin_mode == CheckInMode.rotating:
             raise AppError(ErrorCode.rotating_code_stale, event=event)
         return request.claimed_at
     if request.channel in PUBLIC_CHANNELS:
-        _check_rotation(event, settings, request.rotation, now)
+        scans.check_rotation(event, settings, request.rotation, now)
     elif event.checkin_mode == CheckInMode.rotating:
         raise AppError(ErrorCode.rotating_code_required, event=event)
     return request.claimed_at
@@ -501,59 +392,3 @@ def place_of(session: Session, venue: Venue) -> tuple[int | None, int | None]:
     if unit.kind == UnitKind.commune:
         return unit.id, None
     return None, None
-
-
-def log_attempt(
-    session: Session,
-    channel: Channel,
-    event: Event | None,
-    key: str | None,
-    outcome: str,
-    now: datetime,
-    *,
-    staff: Staff | None = None,
-    action: str = "check_in",
-    participant_id: int | None = None,
-    check_in_id: int | None = None,
-) -> None:
-    """Write one line of the attempt log in its own transaction (refusals roll back everything else)."""
-    session.add(
-        attempt_row(
-            channel,
-            event,
-            key,
-            outcome,
-            now,
-            staff,
-            participant_id=participant_id,
-            check_in_id=check_in_id,
-            action=action,
-        )
-    )
-    session.commit()
-
-
-def attempt_row(
-    channel: Channel,
-    event: Event | None,
-    key: str | None,
-    outcome: str,
-    now: datetime,
-    staff: Staff | None,
-    *,
-    participant_id: int | None = None,
-    check_in_id: int | None = None,
-    action: str = "check_in",
-) -> CheckInAttempt:
-    """A line of the attempt log, for the caller to add to its own transaction."""
-    return CheckInAttempt(
-        at=now,
-        event_id=event.id if event else None,
-        participant_id=participant_id,
-        nonce=(key or "")[:64] or None,
-        channel=channel,
-        action=action,
-        outcome=outcome,
-        check_in_id=check_in_id,
-        staff_id=staff.id if staff else None,
-    )

@@ -33,10 +33,11 @@ from server.models import (
     utcnow,
 )
 from server.services import identities, places
-from server.services.checkin import CheckInRequest, Identity, check_in, code_for
+from server.services.checkin import CheckInRequest, Identity, check_in
 from server.services.events import EventInput, cancel_event, create_event
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.identities import Profile
+from server.services.scans import code_for
 from server.services.staff import create_staff
 
 # fmt: off

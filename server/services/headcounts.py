@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Channel, Event, Gender, Headcount, Staff, Venue, utcnow
-from server.services import checkin
+from server.services import attempts, checkin
 
 MAX_STEP = 500  # one change: a school class counted at once, not a typo of 5000
 
@@ -65,7 +65,7 @@ def change_headcount(
             result = _change(session, settings, request, event, staff, now)
     except AppError as error:
         session.rollback()
-        checkin.log_attempt(
+        attempts.log_attempt(
             session,
             request.channel,
             event,
@@ -77,7 +77,7 @@ def change_headcount(
         )
         raise
     if not result.created:
-        checkin.log_attempt(
+        attempts.log_attempt(
             session, request.channel, event, request.key, "replayed", now, staff=staff, action="headcount"
         )
     return result
@@ -134,7 +134,7 @@ def _change(
     session.add(row)
     session.flush()
     session.add(
-        checkin.attempt_row(request.channel, event, request.key, "accepted", now, staff, action="headcount")
+        attempts.attempt_row(request.channel, event, request.key, "accepted", now, staff, action="headcount")
     )
     session.commit()
     return HeadcountResult(row, created=True, total=headcount_total(session, event.id or 0))

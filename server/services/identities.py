@@ -144,6 +144,13 @@ def new_participant(session: Session, profile: Profile, now: datetime) -> Partic
     return participant
 
 
+def register(session: Session, profile: Profile, *, now: datetime | None = None) -> Participant:
+    """A new participant without phone or card (staff find them by name later)."""
+    participant = new_participant(session, profile, now or utcnow())
+    session.commit()
+    return participant
+
+
 def add_device(session: Session, participant: Participant, token: str, now: datetime) -> Credential:
     """Add (not commit) the phone's token as a credential of the participant."""
     credential = Credential(

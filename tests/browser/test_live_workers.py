@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from server.config import Settings
 from server.models import CheckIn, Role
-from server.services.checkin import code_for
+from server.services.scans import code_for
 from tests.browser.support import Server, running_server
 from tests.conftest import PG_URL
 from tests.factories import PASSWORD, count_rows, make_event, make_staff, make_tree, make_venue

@@ -34,7 +34,7 @@ from server.models import (
     utcnow,
 )
 from server.rotation import PERIOD, accepts, token
-from server.services import checkin, identities
+from server.services import checkin, identities, scans
 from server.services.identities import Profile
 from tests.browser.support import Server
 from tests.factories import (
@@ -348,8 +348,8 @@ def test_rotating_screen_code_on_the_phone_changes_each_step(
     shoot: Any,
 ) -> None:
     desk = open_desk(session, small_phone, live_server, checkin_mode=CheckInMode.rotating)
-    event, link = desk.event, checkin.link_for(desk.event, settings)
-    key = checkin.rotation_key(event, settings)
+    event, link = desk.event, scans.link_for(desk.event, settings)
+    key = scans.rotation_key(event, settings)
     page = small_phone.new_page()
     errors = script_errors(page)
     # The phone's own clock is wrong (March 2026); the page corrects it with the server's time.
@@ -403,7 +403,7 @@ def test_resident_sees_the_child_name_refusal_right_above_the_button(
     event = make_event(session, make_venue(session, make_tree(session)["village"]))
     page = small_phone.new_page()
     errors = script_errors(page)
-    page.goto(checkin.link_for(event, settings))
+    page.goto(scans.link_for(event, settings))
     expect(page.get_by_role("heading", level=1)).to_have_text(event.title)
     page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
     page.locator(".choices label").filter(has_text=re.compile("^Dưới 6 tuổi$")).tap()
@@ -436,7 +436,7 @@ def test_mistyped_code_on_the_start_page_keeps_what_was_typed(
     live_server: Server, small_phone: BrowserContext, session: Session, settings: Settings, shoot: Any
 ) -> None:
     event = make_event(session, make_venue(session, make_tree(session)["village"]))
-    right = codes.pretty(checkin.code_for(event, settings)).lower()
+    right = codes.pretty(scans.code_for(event, settings)).lower()
     wrong = right[:-1] + ("x" if right[-1] != "x" else "y")  # one character off
     page = small_phone.new_page()
     page.goto(f"{live_server.base_url}/")
@@ -466,7 +466,7 @@ def test_a_live_update_never_moves_the_buttons_under_the_finger(
     before = plus.bounding_box()
     phone = checkin.Identity(profile=Profile(AgeBand.from_25, Gender.female, consent=True))
     request = checkin.CheckInRequest(
-        Channel.public_api, "live-layout-1", phone, code=checkin.code_for(desk.event, settings)
+        Channel.public_api, "live-layout-1", phone, code=scans.code_for(desk.event, settings)
     )
     checkin.check_in(session, settings, request)
     expect(page.locator("#live-visits")).to_have_text("1")

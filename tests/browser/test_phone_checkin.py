@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from server.config import Settings
 from server.models import CheckIn, CheckInAttempt, Event, Participant, Role
-from server.services.checkin import code_for
+from server.services.scans import code_for
 from tests.browser.support import SCREENSHOTS, Server
 from tests.factories import PASSWORD, count_rows, make_event, make_staff, make_tree, make_venue
 
