@@ -157,6 +157,8 @@ def test_headcount_in_a_batch_without_login_is_refused(
         ("outbox-0201", "stored", None),
     ]
     assert count_rows(session, Headcount) == 0 and count_rows(session, CheckIn) == 1
+    logged = session.exec(select(CheckInAttempt.action, CheckInAttempt.outcome, CheckInAttempt.nonce)).all()
+    assert ("headcount", "login_required", "door-count-0001") in logged
 
 
 def test_staff_batch_stores_headcounts_and_card_check_ins(

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.models import Staff, utcnow
-from server.services import checkin, headcounts
+from server.services import attempts, checkin, headcounts
 from server.services.checkin import CheckInRequest
 from server.services.headcounts import HeadcountRequest
 
@@ -50,7 +50,16 @@ def run_batch(
             continue
         try:
             if isinstance(item, HeadcountRequest):
-                if staff is None:
+                if staff is None:  # phones check themselves in; only staff count at the door
+                    attempts.log_attempt(
+                        session,
+                        item.channel,
+                        None,
+                        item.key,
+                        ErrorCode.login_required.value,
+                        now,
+                        action="headcount",
+                    )
                     raise AppError(ErrorCode.login_required)
                 counted = headcounts.change_headcount(session, settings, item, staff=staff, now=now)
                 status: Literal["stored", "replayed"] = "stored" if counted.created else "replayed"
