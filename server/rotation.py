@@ -37,11 +37,6 @@ def step_at(moment: datetime) -> int:
     return int(moment.timestamp() // PERIOD)
 
 
-def seconds_left(moment: datetime) -> float:
-    """Seconds until the next step starts."""
-    return PERIOD - moment.timestamp() % PERIOD
-
-
 def token(key_hex: str, step: int) -> str:
     """The 6-character Crockford token of one step: the first 30 bits of HMAC-SHA256(key, str(step))."""
     digest = hmac.new(bytes.fromhex(key_hex), str(step).encode("ascii"), hashlib.sha256).digest()

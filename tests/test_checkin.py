@@ -6,6 +6,7 @@ Every time is relative to one event (9:00-12:00 in Vietnam on 10/3/2026, so its 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -267,10 +268,15 @@ def test_first_phone_check_in_creates_participant_device_credential_and_token(
     assert outcomes(session) == ["accepted"]
 
 
+def phone_made_token() -> str:
+    """A token as a phone makes it for itself (the offline app does, before its first send)."""
+    return secrets.token_urlsafe(24)
+
+
 def test_first_phone_check_in_keeps_the_token_the_phone_made(
     session: Session, settings: Settings, scene: Scene
 ) -> None:
-    token = identities.new_device_token()
+    token = phone_made_token()
     result = check_in(session, settings, phone(scene.event, settings, token=token), now=DURING)
     assert result.device_token is None  # the phone has it already
     assert identities.participant_for_device(session, token) == result.participant
@@ -291,7 +297,7 @@ def test_returning_phone_checks_in_with_one_tap(session: Session, settings: Sett
 def test_unknown_phone_without_profile_is_asked_for_one(
     session: Session, settings: Settings, scene: Scene
 ) -> None:
-    request = phone(scene.event, settings, token=identities.new_device_token(), profile=None)
+    request = phone(scene.event, settings, token=phone_made_token(), profile=None)
     assert refusal(session, settings, request).code == ErrorCode.profile_required
     assert_nothing_stored(session)
     assert outcomes(session) == ["profile_required"]

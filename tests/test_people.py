@@ -74,6 +74,11 @@ def test_cards_for_a_class_print_on_a4_and_every_card_decodes(
     assert len(cards) == 12 and count_rows(session, Participant) == 12
     decoded = set().union(*(_decode_sheet(page.removesuffix("</div>").strip()) for page in pages))
     assert decoded == {codes.card_payload(card.lookup) for card in cards}
+    # Later, from the people page: every card still in use at the venue, printed again.
+    people = client.get("/people")
+    assert 'action="/people/cards"' in people.text and f'value="{world["venue"].id}"' in people.text
+    again = client.get("/people/cards", params={"venue": world["venue"].id})
+    assert again.text.count('viewBox="0 0 210 297"') == 2
     assert "gia số" in sheet.text  # no names for children: "Người tham gia số N" instead (wrapped)
 
 

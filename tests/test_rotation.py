@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.rotation import PERIOD, accepts, event_key, seconds_left, step_at, token
+from server.rotation import PERIOD, accepts, event_key, step_at, token
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 STARTS = datetime(2026, 3, 8, 1, 0, tzinfo=UTC)
@@ -30,12 +30,10 @@ def test_token_is_six_crockford_characters_and_stable() -> None:
         assert re.fullmatch(r"[0-9A-HJKMNP-TV-Z]{6}", token(KEY, step))
 
 
-def test_step_and_seconds_left_follow_the_period() -> None:
+def test_step_follows_the_period() -> None:
     boundary = datetime.fromtimestamp(88646670 * PERIOD, UTC)
     assert step_at(boundary) == 88646670
     assert step_at(boundary - timedelta(microseconds=1)) == 88646669
-    assert seconds_left(boundary) == PERIOD
-    assert seconds_left(NOW) == pytest.approx(13)
 
 
 def test_current_and_previous_steps_are_accepted() -> None:

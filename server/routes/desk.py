@@ -136,7 +136,9 @@ def check_in_card(
     event = events.get_event(session, staff, event_id)
 
     def make(at: datetime | None) -> CheckInRequest:
-        identity = Identity(card=card.strip() or "-")
+        if not card.strip():
+            raise AppError(ErrorCode.card_invalid)  # an empty field (the browser asks first)
+        identity = Identity(card=card.strip())
         return CheckInRequest(Channel.staff_form, nonce, identity, event_id=event.id, claimed_at=at)
 
     outcome = _try(session, settings, staff, make, visit_date, visit_time)

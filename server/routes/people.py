@@ -39,8 +39,10 @@ def list_people(
         else identities.recent_card_holders(session, staff)
     )
     fragment = request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
-    name = "people/_rows.html" if fragment else "people/index.html"
-    return templates.render(request, name, {"found": found, "q": q})
+    if fragment:
+        return templates.render(request, "people/_rows.html", {"found": found, "q": q})
+    context = {"found": found, "q": q, "venues": events.venues_for(session, staff)}
+    return templates.render(request, "people/index.html", context)
 
 
 @router.get("/cards/new")

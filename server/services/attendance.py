@@ -29,11 +29,13 @@ class LiveSummary:
 
 def live_version(session: Session, event_id: int) -> str:
     """A cheap fingerprint of the event's check-ins and headcounts: it changes whenever one is added."""
-    count, last_id = session.exec(
-        select(func.count(col(CheckIn.id)), func.max(CheckIn.id)).where(CheckIn.event_id == event_id)
+    last_count = select(func.max(Headcount.id)).where(Headcount.event_id == event_id).scalar_subquery()
+    count, last_id, last_change = session.exec(
+        select(func.count(col(CheckIn.id)), func.max(CheckIn.id), last_count).where(
+            CheckIn.event_id == event_id
+        )
     ).one()
-    last_count = session.exec(select(func.max(Headcount.id)).where(Headcount.event_id == event_id)).one()
-    return f"{count}.{last_id or 0}.{last_count or 0}"
+    return f"{count}.{last_id or 0}.{last_change or 0}"
 
 
 def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSummary:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,11 +64,6 @@ def search_form(text: str) -> str:
     """Lower case without diacritics or extra spaces: "Nguyễn  Văn Đức" -> "nguyen van duc"."""
     plain = unicodedata.normalize("NFD", text).replace("đ", "d").replace("Đ", "D")
     return " ".join("".join(c for c in plain if not unicodedata.combining(c)).casefold().split())
-
-
-def new_device_token() -> str:
-    """A token a phone may make for itself (the offline app does, before its first send)."""
-    return secrets.token_urlsafe(24)
 
 
 def device_hash(token: str) -> str:
