@@ -20,7 +20,19 @@ from server.db import make_engine
 from server.errors import MESSAGES, STATUS, AppError, ErrorCode
 from server.i18n import gettext, pick_language
 from server.middleware import SecurityMiddleware, problem_body
-from server.routes import api, api_people, checkin, desk, events, pages, people, places, reports, staff
+from server.routes import (
+    api,
+    api_people,
+    app_shell,
+    checkin,
+    desk,
+    events,
+    pages,
+    people,
+    places,
+    reports,
+    staff,
+)
 from server.templating import Templates
 
 PROBLEM_JSON = "application/problem+json"
@@ -53,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in (
         pages.router,
+        app_shell.router,
         checkin.router,
         events.router,
         desk.router,

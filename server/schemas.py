@@ -159,6 +159,11 @@ class BatchResultOut(BaseModel):
     check_in_id: int | None = None
     headcount_id: int | None = None
     late: bool = False
+    who: str | None = Field(default=None, description="the participant's name, if given (staff only)")
+    checked_in_at: datetime | None = Field(
+        default=None, description="when they came: this check-in, or the earlier one (already_checked_in)"
+    )
+    device_token: str | None = Field(default=None, description="set when a new device token was made")
 
 
 class BatchOut(BaseModel):

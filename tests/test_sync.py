@@ -378,3 +378,29 @@ def test_batch_endpoint_is_in_the_openapi_schema(client: TestClient) -> None:
         "/BatchOut"
     )
     assert "BatchItemIn" in schema["components"]["schemas"]
+
+
+def test_staff_batch_answer_says_who_came_and_when_for_the_screen(
+    client: TestClient, session: Session, settings: Settings, live: Scene
+) -> None:
+    holder = make_participant(session, name="Hoàng Thị Lan", home_unit=live.units["village"])
+    card = identities.issue_card(session, settings, live.organizer, holder, live.venue)
+    login(client, live.organizer)
+    first, again = post_batch(
+        client,
+        [
+            {"key": "who-card-0001", "event_id": live.event.id, "card": card.lookup},
+            {"key": "who-card-0002", "event_id": live.event.id, "card": card.lookup},
+        ],
+    )
+    assert (first["status"], first["who"]) == ("stored", "Hoàng Thị Lan")
+    assert (again["code"], again["who"]) == ("already_checked_in", "Hoàng Thị Lan")
+    assert first["checked_in_at"] == again["checked_in_at"] is not None
+
+
+def test_anonymous_batch_answer_names_nobody(
+    client: TestClient, session: Session, settings: Settings, live: Scene
+) -> None:
+    item = {"key": "anon-who-0001", "code": code_for(live.event, settings), "device_token": token()}
+    [answer] = post_batch(client, [{**item, "profile": {**PROFILE_JSON, "name": "Lan"}}])
+    assert answer["status"] == "stored" and answer["who"] is None and answer["checked_in_at"]

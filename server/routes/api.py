@@ -274,6 +274,9 @@ def sync_batch(
                 check_in_id=o.check_in_id,
                 headcount_id=o.headcount_id,
                 late=o.late,
+                who=o.who,
+                checked_in_at=o.checked_in_at,
+                device_token=o.device_token,
             )
             for o in outcomes
         ]

@@ -140,6 +140,7 @@ def show_context(
         "outcome": None,
         "outcome_for": "",
         "q": query,
+        "utc_offset": event.starts_at.astimezone(settings.tz).isoformat()[-6:],  # for "entered later" times
         "found": identities.find_participants(session, settings, staff, query) if staff and query else [],
         **extra,
     }

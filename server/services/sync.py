@@ -28,6 +28,11 @@ class Outcome:
     check_in_id: int | None = None
     headcount_id: int | None = None
     late: bool = False
+    # For the kiosk's and the desk's answer on the screen: who it was (staff only: a phone is anonymous)
+    # and, for a check-in or an earlier one, when they came.
+    who: str | None = None
+    checked_in_at: datetime | None = None
+    device_token: str | None = None  # a token the server made for a new phone
 
 
 def run_batch(
@@ -68,8 +73,25 @@ def run_batch(
                 result = checkin.check_in(session, settings, item, staff=staff, now=now)
                 status = "stored" if result.created else "replayed"
                 outcomes.append(
-                    Outcome(key, status, check_in_id=result.check_in.id, late=result.check_in.late)
+                    Outcome(
+                        key,
+                        status,
+                        check_in_id=result.check_in.id,
+                        late=result.check_in.late,
+                        who=result.participant.name if staff else None,
+                        checked_in_at=result.check_in.checked_in_at,
+                        device_token=result.device_token,
+                    )
                 )
         except AppError as error:
-            outcomes.append(Outcome(key, "refused", error.code))
+            holder = error.extra.get("participant")
+            outcomes.append(
+                Outcome(
+                    key,
+                    "refused",
+                    error.code,
+                    who=holder.name if holder is not None and staff else None,
+                    checked_in_at=error.extra.get("checked_in_at"),
+                )
+            )
     return outcomes

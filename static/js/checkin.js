@@ -23,5 +23,7 @@
   }
   sync();
   showError();
+  // The app's worker: next time, this phone can check in even with no signal (templates/offline/).
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(function () {});
   document.addEventListener("htmx:afterSwap", function () { sync(); showError(); });
 })();

@@ -1,0 +1,118 @@
+"""The installable app: its manifest, its service worker at /sw.js and the pages the worker keeps for when
+there is no signal (the offline page, and the resident's offline check-in page)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from server.config import ROOT
+from server.deps import TemplatesDep
+from server.i18n import gettext, pick_language
+from server.models import AgeBand, Gender
+from server.templating import asset_url
+
+router = APIRouter(include_in_schema=False)
+
+THEME = "#0b6e4f"
+# What the worker keeps for offline use (the app shell). Static files go by their versioned URL.
+SHELL_ASSETS = (
+    "css/app.css",
+    "icon.svg",
+    "icons/icon-192.png",
+    "vendor/htmx/htmx.min.js",
+    "vendor/idb/idb.umd.js",
+    "js/outbox.js",
+    "js/outbox-ui.js",
+    "js/checkin.js",
+    "js/desk.js",
+    "js/offline-checkin.js",
+)
+SHELL_PAGES = ("/offline", "/offline/checkin")
+OFFLINE_TEMPLATES = (
+    "templates/offline/page.html",
+    "templates/offline/checkin.html",
+    "templates/checkin/_first_time.html",
+    "templates/_outbox.html",
+)
+
+
+@cache
+def worker_source() -> str:
+    """The service worker: static/js/sw.js after a first line naming this version's shell. The version is
+    a digest of everything the shell holds, so any change to it installs a new worker, which replaces the
+    old cache (the outbox lives in IndexedDB and is never touched by an update)."""
+    shell = [asset_url(path) for path in SHELL_ASSETS]
+    body = (ROOT / "static" / "js" / "sw.js").read_text()
+    digest = hashlib.sha256()
+    for part in (*shell, body, *((ROOT / name).read_text() for name in OFFLINE_TEMPLATES)):
+        digest.update(part.encode())
+    config = {
+        "version": digest.hexdigest()[:12],
+        "shell": [*shell, *SHELL_PAGES],
+        "offlinePage": SHELL_PAGES[0],
+        "offlineCheckIn": SHELL_PAGES[1],
+        "scripts": [asset_url("vendor/idb/idb.umd.js"), asset_url("js/outbox.js")],
+    }
+    return f"self.DIEMDANH = {json.dumps(config)};\n{body}"
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """Served with no-cache so browsers look for a new version at every visit (they do at most daily)."""
+    return Response(
+        worker_source(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
+
+
+@router.get("/manifest.webmanifest")
+def manifest(request: Request) -> Response:
+    language = pick_language(request)
+    document = {
+        "id": "/",
+        "name": "Điểm danh",
+        "short_name": "Điểm danh",
+        "description": gettext(
+            language, "Check-in for lifelong-learning activities at libraries and cultural houses."
+        ),
+        "lang": language,
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#ffffff",
+        "theme_color": THEME,
+        "icons": [
+            _icon("icons/icon-192.png", 192, "any"),
+            _icon("icons/icon-512.png", 512, "any"),
+            _icon("icons/icon-maskable-512.png", 512, "maskable"),
+        ],
+    }
+    return Response(
+        json.dumps(document, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"},
+    )
+
+
+def _icon(path: str, size: int, purpose: str) -> dict[str, str]:
+    return {"src": asset_url(path), "sizes": f"{size}x{size}", "type": "image/png", "purpose": purpose}
+
+
+@router.get("/offline")
+def offline_page(request: Request, templates: TemplatesDep) -> Response:
+    """What the worker shows for a page it has not kept, with what waits in the outbox."""
+    return templates.render(request, "offline/page.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/offline/checkin")
+def offline_check_in(request: Request, templates: TemplatesDep) -> Response:
+    """What the worker shows for any check-in link with no signal: the scan is kept on the phone."""
+    context = {"age_bands": list(AgeBand), "genders": list(Gender), "form": {}, "homes": None}
+    return templates.render(request, "offline/checkin.html", context, headers={"Cache-Control": "no-cache"})

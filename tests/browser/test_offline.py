@@ -1,0 +1,271 @@
+"""The installable app offline, on a phone: the manifest and worker, the outbox on the organizer's desk and
+on a resident's phone, Background Sync and the page sending the same item at once. Every test runs on SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
+
+Playwright's offline switch does not cover the service worker's own requests, so "no signal" is also a
+route that fails every request (routes do cover the worker in Chromium); and it does not fire the `online`
+event, so the tests dispatch it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, Playwright, Route, expect
+from sqlmodel import Session, col, select
+
+from server.config import Settings
+from server.models import Channel, CheckIn, CheckInAttempt, Headcount, Role
+from server.services import identities, scans
+from server.templating import asset_url
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.support import Server
+from tests.browser.test_organizer_phone import log_in
+from tests.factories import count_rows, make_event, make_participant, make_staff, make_tree, make_venue
+
+pytestmark = pytest.mark.browser
+
+WAITING = "Đang chờ gửi: {n}"
+SENT = "Đã gửi: {n}"
+PLUS = "Thêm một"
+
+
+@pytest.fixture
+def app_phone(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
+    """A phone with a real profile on disk (service workers, IndexedDB and Cache Storage persist)."""
+    device = {k: v for k, v in playwright.devices["Pixel 5"].items() if k != "default_browser_type"}
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        locale="vi-VN",
+        timezone_id="Asia/Ho_Chi_Minh",
+        **device,
+    )
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+def controlled(page: Page) -> None:
+    """Wait until the app's worker is installed and controls the page (it claims pages as it activates)."""
+    # (wait_for_function would evaluate a string, which the app's CSP rightly forbids)
+    page.evaluate(
+        """() => navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller ||
+             new Promise(done => navigator.serviceWorker.addEventListener("controllerchange", done)))"""
+    )
+
+
+def counts(page: Page) -> Any:
+    return expect(page.locator(".desk [data-outbox-counts]"))
+
+
+ANYTHING = re.compile(r".*")
+
+
+def no_signal(context: BrowserContext) -> None:
+    context.set_offline(True)
+    context.route(ANYTHING, lambda route: route.abort("internetdisconnected"))
+
+
+def signal_returns(context: BrowserContext) -> None:
+    context.unroute(ANYTHING)
+    context.set_offline(False)
+
+
+def back_online(context: BrowserContext, page: Page) -> None:
+    signal_returns(context)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+
+
+def open_event_page(session: Session, context: BrowserContext, server: Server) -> tuple[Page, Any, Any]:
+    tree = make_tree(session)
+    venue = make_venue(session, tree["village"])
+    event = make_event(session, venue)
+    organizer = make_staff(session, Role.organizer, tree["commune"])
+    page = context.new_page()
+    log_in(page, server.base_url, organizer.username)
+    page.goto(f"{server.base_url}/events/{event.id}")
+    controlled(page)
+    page.reload()  # now through the worker, which keeps this page for later
+    return page, event, (organizer, venue)
+
+
+def test_the_app_is_installable_from_the_organizers_and_the_residents_pages(
+    live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
+) -> None:
+    page, event, _ = open_event_page(session, app_phone, live_server)
+    cdp = app_phone.new_cdp_session(page)
+    assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    manifest = cdp.send("Page.getAppManifest")
+    assert manifest["errors"] == []
+    resident = app_phone.new_page()
+    resident.goto(scans.link_for(event, settings))
+    controlled(resident)
+    assert (
+        app_phone.new_cdp_session(resident).send("Page.getInstallabilityErrors")["installabilityErrors"] == []
+    )
+    sw = resident.request.get(f"{live_server.base_url}/sw.js")
+    assert sw.headers["cache-control"] == "no-cache"
+
+
+def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_sync_both_send(
+    live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
+) -> None:
+    page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
+    holder = make_participant(session, name="Hoàng Thị Lan")
+    card = identities.issue_card(session, settings, organizer, holder, venue)
+
+    no_signal(app_phone)
+    page.get_by_role("button", name=PLUS).tap()
+    page.get_by_role("button", name=PLUS).tap()
+    page.get_by_label("Số thẻ", exact=True).fill(card.lookup)
+    page.locator("form#card button").tap()
+    counts(page).to_contain_text(WAITING.format(n=3))
+    expect(page.locator("form#card [data-outbox-note]")).to_contain_text("đang chờ gửi")
+    expect(page.locator("[data-pending-walk-ins]")).to_have_text("(+2 đang chờ gửi)")
+
+    page.reload()  # no signal: the worker serves the page it kept, the outbox is still there
+    expect(page.get_by_role("heading", level=1)).to_have_text(event.title)
+    counts(page).to_contain_text(WAITING.format(n=3))
+    assert count_rows(session, CheckIn) == 0 and count_rows(session, Headcount) == 0
+
+    # Hold every send until both the page and Background Sync have sent the same three items.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+        if len(held) == 2:
+            for waiting in held:
+                waiting.continue_()
+
+    app_phone.route(re.compile(r".*/api/v1/checkins/batch$"), hold)
+    back_online(app_phone, page)
+    cdp = app_phone.new_cdp_session(page)
+    registrations: list[dict[str, Any]] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    page.wait_for_timeout(300)
+    registration = next(r for r in registrations if not r.get("isDeleted"))
+    cdp.send(
+        "ServiceWorker.dispatchSyncEvent",
+        {
+            "origin": live_server.base_url,
+            "registrationId": registration["registrationId"],
+            "tag": "outbox",
+            "lastChance": False,
+        },
+    )
+    counts(page).to_contain_text(SENT.format(n=3))
+    assert len(held) == 2, "the page and Background Sync each sent the batch"
+
+    check_ins = session.exec(select(CheckIn).where(CheckIn.event_id == event.id)).all()
+    assert [(c.participant_id, c.channel) for c in check_ins] == [(holder.id, Channel.batch)]
+    assert sum(h.delta for h in session.exec(select(Headcount)).all()) == 2
+    replayed = session.exec(select(CheckInAttempt).where(col(CheckInAttempt.outcome) == "replayed")).all()
+    assert len(replayed) == 3, "the second sender's three items were answered as replays"
+    lists = page.locator(".desk [data-outbox-lists]")
+    lists.locator("summary").tap()  # after the reload, the list says what became of each item
+    expect(lists.locator("[data-items]")).to_contain_text("Đã điểm danh: Hoàng Thị Lan")
+
+
+def test_a_returning_resident_checks_in_with_no_signal(
+    live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
+) -> None:
+    tree = make_tree(session)
+    venue = make_venue(session, tree["village"])
+    first, later = make_event(session, venue), make_event(session, venue, title="Câu lạc bộ đọc sách")
+    page = app_phone.new_page()
+    page.goto(scans.link_for(first, settings))
+    page.get_by_text("25–59").tap()
+    page.get_by_text("Nữ", exact=True).tap()
+    page.locator('input[name="consent"]').check()
+    page.get_by_role("button", name="Điểm danh").tap()
+    expect(page.get_by_role("heading", name="Bạn đã điểm danh thành công!")).to_be_visible()
+    controlled(page)
+
+    no_signal(app_phone)
+    page.goto(scans.link_for(later, settings))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Không có sóng")
+    page.get_by_role("button", name="Điểm danh").tap()
+    expect(page.locator("[data-result]")).to_contain_text("Đã lưu trên điện thoại")
+    assert count_rows(session, CheckIn) == 1
+
+    back_online(app_phone, page)
+    expect(page.locator("[data-result]")).to_contain_text("Đã gửi: bạn đã điểm danh lúc")
+    rows = session.exec(select(CheckIn).order_by(col(CheckIn.id))).all()
+    assert [(r.event_id, r.channel) for r in rows] == [(first.id, Channel.page), (later.id, Channel.batch)]
+    assert rows[0].participant_id == rows[1].participant_id, "the same phone stays the same person"
+
+
+# --- The outbox's own rules (static/js/outbox.js), in the browser that runs it --------------------------
+
+
+def outbox_only(context: BrowserContext, server: Server) -> Page:
+    """A same-origin page with the outbox and nothing that sends it by itself (no outbox-ui.js)."""
+    page = context.new_page()
+    page.goto(f"{server.base_url}/healthz")
+    for path in ("vendor/idb/idb.umd.js", "js/outbox.js"):
+        page.add_script_tag(url=asset_url(path))
+    return page
+
+
+def test_outbox_back_off_grows_to_five_minutes_with_a_fifth_of_jitter(
+    live_server: Server, app_phone: BrowserContext
+) -> None:
+    page = outbox_only(app_phone, live_server)
+    delays = page.evaluate(
+        """() => { const b = DiemdanhOutbox.backoff;
+           return [b(1, () => 0.5), b(2, () => 0.5), b(3, () => 0.5), b(9, () => 0.5), b(30, () => 0.5),
+                   b(1, () => 0), b(1, () => 0.999999)]; }"""
+    )
+    assert delays == [2000, 4000, 8000, 300000, 300000, 1600, 2400]
+
+
+def test_outbox_keeps_what_failed_and_lists_what_was_refused(
+    live_server: Server, app_phone: BrowserContext
+) -> None:
+    page = outbox_only(app_phone, live_server)
+    outcome = page.evaluate(
+        """async () => {
+          const O = DiemdanhOutbox, calls = [];
+          const answer = (status, data) => async (url, init) => {
+            calls.push(JSON.parse(init.body).items.map(i => i.key));
+            return new Response(JSON.stringify(data), {status});
+          };
+          const a = await O.add({url: "/x", body: {type: "check_in", card: "AAAA"}, label: "a"});
+          const b = await O.add({url: "/x", body: {type: "check_in", card: "BBBB"}, label: "b"});
+          const now = Date.now();
+          await O.flush({fetch: async () => { throw new TypeError("offline"); }, now, random: () => 0.5});
+          const afterNetwork = await O.get(a.key);
+          await O.flush({fetch: answer(503, {}), now: now + 100, random: () => 0.5});  // not due yet
+          const notDue = calls.length;
+          await O.flush({fetch: answer(503, {}), now: now + 2500, random: () => 0.5});
+          const after503 = await O.get(a.key);
+          await O.flush({force: true, now: now + 3000, fetch: answer(200, {results: [
+            {key: a.key, status: "stored", checked_in_at: "2026-04-21T01:00:00Z", who: "Lan"},
+            {key: b.key, status: "refused", code: "card_revoked", message: "Thẻ đã bị thu hồi"}]})});
+          const sent = await O.get(a.key), refused = await O.get(b.key);
+          const c = await O.add({url: "/x", body: {type: "headcount", delta: 1}, label: "c"});
+          await O.dismiss(c.key);  // a waiting item is never thrown away
+          await O.dismiss(b.key);
+          const judge = [O.judge(0).state, O.judge(502).state, O.judge(429).state,
+            O.judge(200, {status: "refused", code: "already_checked_in"}).state,
+            O.judge(200, {status: "refused", code: "login_required"}).needsLogin,
+            O.judge(401, {code: "login_required"}).state, O.judge(401, {code: "device_revoked"}).state];
+          return {afterNetwork, notDue, after503, sent, refused, left: (await O.list()).map(i => i.key),
+                  a: a.key, c: c.key, calls: calls.length, judge};
+        }"""
+    )
+    assert outcome["afterNetwork"]["state"] == "waiting" and outcome["afterNetwork"]["attempts"] == 1
+    assert outcome["notDue"] == 0, "an item is not sent again before its delay"
+    assert outcome["after503"]["state"] == "waiting" and outcome["after503"]["attempts"] == 2
+    assert outcome["sent"]["state"] == "sent" and outcome["sent"]["result"]["who"] == "Lan"
+    assert outcome["refused"]["state"] == "refused"
+    assert outcome["refused"]["result"]["message"] == "Thẻ đã bị thu hồi"
+    assert outcome["left"] == [outcome["a"], outcome["c"]], "sent and waiting stay; a dismissed refusal goes"
+    assert outcome["judge"] == ["waiting", "waiting", "waiting", "sent", True, "waiting", "refused"]

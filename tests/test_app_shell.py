@@ -1,0 +1,59 @@
+"""The installable app's files: the manifest, the service worker and the pages it keeps for no signal."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+
+ICON_SIZES = {"192x192", "512x512"}
+
+
+def test_manifest_names_the_app_its_scope_and_icons_that_exist(client: TestClient) -> None:
+    response = client.get("/manifest.webmanifest")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/manifest+json")
+    manifest = response.json()
+    assert manifest["name"] and manifest["short_name"] == "Điểm danh"
+    assert (manifest["id"], manifest["start_url"], manifest["scope"]) == ("/", "/", "/")
+    assert manifest["display"] == "standalone" and manifest["theme_color"].startswith("#")
+    assert {i["sizes"] for i in manifest["icons"] if i["purpose"] == "any"} == ICON_SIZES
+    assert [i["sizes"] for i in manifest["icons"] if i["purpose"] == "maskable"] == ["512x512"]
+    for icon in manifest["icons"]:
+        image = client.get(icon["src"])
+        assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+
+
+def test_every_page_links_the_manifest(client: TestClient) -> None:
+    for path in ("/", "/login", "/offline"):
+        assert '<link rel="manifest" href="/manifest.webmanifest">' in client.get(path).text
+
+
+def test_service_worker_is_never_cached_and_its_whole_shell_is_served(client: TestClient) -> None:
+    response = client.get("/sw.js")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["content-type"].startswith("text/javascript")
+    config = json.loads(re.match(r"self\.DIEMDANH = (.*);\n", response.text).group(1))  # type: ignore[union-attr]
+    assert re.fullmatch(r"[0-9a-f]{12}", config["version"])
+    assert "/offline" in config["shell"] and "/offline/checkin" in config["shell"]
+    for url in config["shell"] + config["scripts"]:
+        assert client.get(url).status_code == 200, url
+
+
+def test_the_worker_never_caches_posts_or_the_api(client: TestClient) -> None:
+    source = client.get("/sw.js").text
+    assert 'if (request.method !== "GET")' in source
+    assert 'if (url.pathname.indexOf("/api/") === 0) return;' in source
+
+
+def test_offline_check_in_page_asks_the_first_time_questions_with_the_consent_notice(
+    client: TestClient,
+) -> None:
+    page = client.get("/offline/checkin", headers={"Accept-Language": "vi"})
+    assert page.status_code == 200
+    assert "Không có sóng" in page.text
+    assert 'name="consent"' in page.text and 'name="age_band"' in page.text
+    assert 'name="home_unit_id"' not in page.text  # no venue is known offline
+    assert 'data-children="0-5 6-11 12-15 "' in page.text
