@@ -160,6 +160,7 @@ class BatchResultOut(BaseModel):
     headcount_id: int | None = None
     late: bool = False
     who: str | None = Field(default=None, description="the participant's name, if given (staff only)")
+    participant_id: int | None = Field(default=None, description="who it was (staff only)")
     checked_in_at: datetime | None = Field(
         default=None, description="when they came: this check-in, or the earlier one (already_checked_in)"
     )

@@ -275,6 +275,7 @@ def sync_batch(
                 headcount_id=o.headcount_id,
                 late=o.late,
                 who=o.who,
+                participant_id=o.participant_id,
                 checked_in_at=o.checked_in_at,
                 device_token=o.device_token,
             )

@@ -31,6 +31,7 @@ class Outcome:
     # For the kiosk's and the desk's answer on the screen: who it was (staff only: a phone is anonymous)
     # and, for a check-in or an earlier one, when they came.
     who: str | None = None
+    participant_id: int | None = None
     checked_in_at: datetime | None = None
     device_token: str | None = None  # a token the server made for a new phone
 
@@ -79,6 +80,7 @@ def run_batch(
                         check_in_id=result.check_in.id,
                         late=result.check_in.late,
                         who=result.participant.name if staff else None,
+                        participant_id=result.participant.id if staff else None,
                         checked_in_at=result.check_in.checked_in_at,
                         device_token=result.device_token,
                     )
@@ -91,6 +93,7 @@ def run_batch(
                     "refused",
                     error.code,
                     who=holder.name if holder is not None and staff else None,
+                    participant_id=holder.id if holder is not None and staff else None,
                     checked_in_at=error.extra.get("checked_in_at"),
                 )
             )

@@ -58,26 +58,42 @@
   }
 
   function note(form) {
-    var box = form.querySelector("[data-outbox-note]");
+    // A result row's small form shows its note at the top of the results, where the server put it.
+    var place = form.getAttribute("data-note-in") ? document.querySelector(form.getAttribute("data-note-in")) : form;
+    if (!place) return document.createElement("p");
+    var box = place.querySelector("[data-outbox-note]");
     if (!box) {
       box = document.createElement("p");
       box.setAttribute("data-outbox-note", "");
-      var heading = form.querySelector("h3");
-      if (heading) heading.insertAdjacentElement("afterend", box); else form.insertBefore(box, form.firstChild);
+      var heading = place.querySelector("h3");
+      if (heading) heading.insertAdjacentElement("afterend", box); else place.insertBefore(box, place.firstChild);
     }
     // The server's own note from an earlier post would contradict this one.
-    form.querySelectorAll(".flash, .form-error").forEach(function (old) { if (old !== box) old.remove(); });
+    place.querySelectorAll(".flash, .form-error").forEach(function (old) { if (old !== box) old.remove(); });
     return box;
   }
 
   function show(form, item) {
     // A +1/-1 shows in the pending count beside the number; only a refusal gets a note (above the
     // buttons, as the server's own error was), so the buttons do not move under a counting finger.
-    if (item.body.type === "headcount" && item.state !== "refused") return;
+    if (item.body.type === "headcount" && item.state !== "refused") {
+      var earlier = form.querySelector("[data-outbox-note]");
+      if (earlier) earlier.remove(); // an older refusal no longer holds
+      if (item.state === "sent") { delete watched[item.key]; refreshLive(); }
+      return;
+    }
     var box = note(form);
-    box.textContent = App.describe(item);
+    // Right in the form, the reason alone says it (the lists below also name the item).
+    box.textContent = item.state === "refused" ? (item.result.message || item.result.code) : App.describe(item);
     box.className = item.state === "refused" ? "form-error" : (item.state === "sent" ? "flash" : "flash waiting");
     box.setAttribute("role", item.state === "refused" ? "alert" : "status");
+    var card = form.elements.card;
+    if (item.state === "refused" && card && !card.value && item.body.card) card.value = item.body.card; // to correct
+  }
+
+  function refreshLive() {
+    var live = document.getElementById("live");
+    if (live && window.htmx) window.htmx.trigger(live, "refresh"); // the server's count, without waiting
   }
 
   document.addEventListener("submit", function (event) {
@@ -94,7 +110,8 @@
       url: URL_BATCH, body: item.body, label: item.label, group: "event:" + item.body.event_id,
       scannedAt: scanned || undefined,
     }).then(function (record) {
-      watched[record.key] = form;
+      Object.keys(watched).forEach(function (key) { if (watched[key] === form) delete watched[key]; });
+      watched[record.key] = form; // the form shows its latest item's answer only
       show(form, record);
       if (kind === "card" && form.elements.card) { form.elements.card.value = ""; form.elements.card.focus(); }
       if (kind === "new") form.reset();

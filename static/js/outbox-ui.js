@@ -36,7 +36,7 @@
     var r = item.result || {};
     if (item.state === "waiting") return item.label + " · " + clock(item.scanned_at) + " · " + text.stateWaiting;
     if (item.state === "refused") return item.label + " · " + (r.message || r.code || text.stateRefused);
-    var who = r.who || text.someone;
+    var who = r.who || (r.participant_id ? fill(text.participant, { id: r.participant_id }) : text.someone);
     var line = r.code === "already_checked_in"
       ? fill(text.already, { who: who, time: clock(r.checked_in_at) })
       : (item.body.type === "headcount" ? item.label + " · " + text.stateSent
