@@ -55,10 +55,12 @@ def app_phone(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext
 def controlled(page: Page) -> None:
     """Wait until the app's worker is installed and controls the page (it claims pages as it activates)."""
     # (wait_for_function would evaluate a string, which the app's CSP rightly forbids)
-    page.evaluate(
-        """() => navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller ||
-             new Promise(done => navigator.serviceWorker.addEventListener("controllerchange", done)))"""
-    )
+    assert page.evaluate(
+        """() => Promise.race([
+             new Promise(done => setTimeout(() => done(false), 10000)),
+             navigator.serviceWorker.ready.then(() => !!navigator.serviceWorker.controller || new Promise(
+               done => navigator.serviceWorker.addEventListener("controllerchange", () => done(true))))])"""
+    ), "the app's worker did not take control of the page within 10 s"
 
 
 def counts(page: Page) -> Any:
@@ -143,6 +145,8 @@ def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_s
         if len(held) == 2:
             for waiting in held:
                 waiting.continue_()
+        elif len(held) > 2:  # Chromium's own Background Sync may fire on reconnect too
+            route.continue_()
 
     app_phone.route(re.compile(r".*/api/v1/checkins/batch$"), hold)
     back_online(app_phone, page)
@@ -161,14 +165,18 @@ def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_s
             "lastChance": False,
         },
     )
-    counts(page).to_contain_text(SENT.format(n=3))
-    assert len(held) == 2, "the page and Background Sync each sent the batch"
+    try:
+        counts(page).to_contain_text(SENT.format(n=3))
+    finally:
+        if len(held) == 1:  # never leave a request hanging, or the browser will not close
+            held[0].continue_()
+    assert len(held) >= 2, "the page and Background Sync each sent the batch"
 
     check_ins = session.exec(select(CheckIn).where(CheckIn.event_id == event.id)).all()
     assert [(c.participant_id, c.channel) for c in check_ins] == [(holder.id, Channel.batch)]
     assert sum(h.delta for h in session.exec(select(Headcount)).all()) == 2
     replayed = session.exec(select(CheckInAttempt).where(col(CheckInAttempt.outcome) == "replayed")).all()
-    assert len(replayed) == 3, "the second sender's three items were answered as replays"
+    assert len(replayed) >= 3, "the later sender's three items were answered as replays"
     lists = page.locator(".desk [data-outbox-lists]")
     lists.locator("summary").tap()  # after the reload, the list says what became of each item
     expect(lists.locator("[data-items]")).to_contain_text("Đã điểm danh: Hoàng Thị Lan")
