@@ -53,14 +53,28 @@ def app_phone(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext
 
 
 def controlled(page: Page) -> None:
-    """Wait until the app's worker is installed and controls the page (it claims pages as it activates)."""
-    # (wait_for_function would evaluate a string, which the app's CSP rightly forbids)
-    assert page.evaluate(
-        """() => Promise.race([
-             new Promise(done => setTimeout(() => done(false), 10000)),
-             navigator.serviceWorker.ready.then(() => !!navigator.serviceWorker.controller || new Promise(
-               done => navigator.serviceWorker.addEventListener("controllerchange", () => done(true))))])"""
-    ), "the app's worker did not take control of the page within 10 s"
+    """Wait until the app's worker is installed and controls the page (it claims pages as it activates).
+
+    A worker whose install failed (one shell file not fetched on a busy machine) is registered again by
+    the page's next load, as on a real phone: up to three loads of 10 s each."""
+    state = ""
+    for _ in range(3):
+        # (wait_for_function would evaluate a string, which the app's CSP rightly forbids)
+        state = page.evaluate(
+            """() => new Promise(done => {
+                 const sw = navigator.serviceWorker;
+                 const timer = setTimeout(() => sw.getRegistration().then(r => done(r ? JSON.stringify({
+                   installing: !!r.installing, waiting: !!r.waiting, active: r.active && r.active.state})
+                   : "no registration")), 10000);
+                 const ok = () => { clearTimeout(timer); done("controlled"); };
+                 if (sw.controller) ok();
+                 sw.addEventListener("controllerchange", ok);
+               })"""
+        )
+        if state == "controlled":
+            return
+        page.reload()
+    raise AssertionError(f"the app's worker did not take control of the page: {state}")
 
 
 def counts(page: Page) -> Any:
