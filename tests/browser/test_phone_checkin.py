@@ -21,6 +21,7 @@ from server.config import Settings
 from server.models import CheckIn, CheckInAttempt, Event, Participant, Role
 from server.services.scans import code_for
 from tests.browser.support import SCREENSHOTS, Server
+from tests.browser.test_offline import controlled
 from tests.factories import PASSWORD, count_rows, make_event, make_staff, make_tree, make_venue
 
 pytestmark = pytest.mark.browser
@@ -47,7 +48,10 @@ def watch(page: Page) -> list[str]:
             else None
         ),
     )
-    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    page.on(
+        "requestfailed",
+        lambda request: problems.append(f"request failed: {request.url} ({request.failure})"),
+    )
     page.on(
         "response",
         lambda response: (
@@ -364,6 +368,9 @@ def test_poster_page_loads_without_errors(
     organizer = make_staff(session, Role.organizer, tree["commune"])
     page = desk.new_page()
     log_in(page, live_server.base_url, organizer.username)
+    # The app's worker installs on the first page and claims it as it activates: wait for that, so no
+    # take-over cancels one of the poster's requests half-way (as it would not on a phone used before).
+    controlled(page)
     problems = watch(page)
     page.goto(f"{live_server.base_url}/events/{event.id}/poster")
     expect(page.locator(".sheet > svg")).to_be_visible()
