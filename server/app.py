@@ -22,11 +22,13 @@ from server.i18n import gettext, pick_language
 from server.middleware import SecurityMiddleware, problem_body
 from server.routes import (
     api,
+    api_kiosk,
     api_people,
     app_shell,
     checkin,
     desk,
     events,
+    kiosks,
     pages,
     people,
     places,
@@ -73,8 +75,10 @@ def create_app(settings: Settings) -> FastAPI:
         places.router,
         reports.router,
         staff.router,
+        kiosks.router,
         api.router,
         api_people.router,
+        api_kiosk.router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

@@ -17,6 +17,7 @@ from server.errors import AppError, ErrorCode
 from server.models import ApiToken, OrgUnit, Role, Staff, StaffSession, Venue, utcnow
 
 SESSION_COOKIE = "dd_session"
+KIOSK_COOKIE = "dd_kiosk"  # a kiosk's device token (services/kiosks.py), never a staff session
 TOKEN_PREFIX = "dd_"
 _hasher = PasswordHash.recommended()
 # Verified when the username is unknown, so a wrong name costs as long as a wrong password.

@@ -12,7 +12,8 @@ from server import auth
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.i18n import pick_language
-from server.models import Role, Staff
+from server.models import KioskDevice, Role, Staff, utcnow
+from server.services import kiosks
 from server.templating import Templates
 
 
@@ -72,6 +73,19 @@ def admin_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
     return staff
 
 
+def kiosk_device(request: Request, session: SessionDep) -> KioskDevice:
+    """The kiosk behind the `dd_kiosk` cookie or an `Authorization: Bearer ddk_...` header; a kiosk is
+    never a staff member, and a staff login is never a kiosk."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    else:
+        token = request.cookies.get(auth.KIOSK_COOKIE, "")
+    if not token.startswith(kiosks.TOKEN_PREFIX):
+        raise AppError(ErrorCode.device_revoked)
+    return kiosks.device_from_token(session, token, utcnow())
+
+
 def language(request: Request) -> str:
     return pick_language(request)
 
@@ -81,3 +95,4 @@ CurrentStaff = Annotated[Staff, Depends(current_staff)]
 OfficeStaff = Annotated[Staff, Depends(office_staff)]
 AdminStaff = Annotated[Staff, Depends(admin_staff)]
 LanguageDep = Annotated[str, Depends(language)]
+KioskDep = Annotated[KioskDevice, Depends(kiosk_device)]

@@ -37,6 +37,8 @@ class ErrorCode(StrEnum):
     rotating_code_required = "rotating_code_required"
     rotating_code_stale = "rotating_code_stale"
     headcount_below_zero = "headcount_below_zero"
+    pairing_code_invalid = "pairing_code_invalid"
+    device_revoked = "device_revoked"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -65,6 +67,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.rotating_code_required: 403,
     ErrorCode.rotating_code_stale: 410,
     ErrorCode.headcount_below_zero: 409,
+    ErrorCode.pairing_code_invalid: 422,
+    ErrorCode.device_revoked: 401,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -105,6 +109,13 @@ MESSAGES: dict[ErrorCode, str] = {
         "The code you scanned has already changed. Please scan the code on the screen again."
     ),
     ErrorCode.headcount_below_zero: N_("The count cannot go below zero."),
+    ErrorCode.pairing_code_invalid: N_(
+        "This pairing code is not valid or has expired. Ask for a new code on the kiosks page."
+    ),
+    ErrorCode.device_revoked: N_(
+        "This phone is no longer a kiosk: it was revoked or never paired. "
+        "Ask a staff member to pair it again."
+    ),
 }
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth import SESSION_COOKIE
+from server.auth import KIOSK_COOKIE, SESSION_COOKIE
 from server.config import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -92,6 +92,18 @@ def session_cookie(token: str, settings: Settings, *, max_age: int | None = None
     """The Set-Cookie value for the staff session (HttpOnly, SameSite=Lax, Secure under https)."""
     max_age = settings.session_hours * 3600 if max_age is None else max_age
     parts = [f"{SESSION_COOKIE}={token}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={max_age}"]
+    if settings.secure_cookies:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+KIOSK_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
+
+
+def kiosk_cookie(token: str, settings: Settings) -> str:
+    """The Set-Cookie value for a kiosk's device token: long-lived, HttpOnly, SameSite=Lax, Secure under
+    https (revoking the device, not the cookie's age, is what ends it)."""
+    parts = [f"{KIOSK_COOKIE}={token}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={KIOSK_MAX_AGE}"]
     if settings.secure_cookies:
         parts.append("Secure")
     return "; ".join(parts)

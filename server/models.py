@@ -338,6 +338,28 @@ class CheckInAttempt(SQLModel, table=True):
     staff_id: int | None = None
 
 
+class KioskDevice(SQLModel, table=True):
+    """An organizer's phone enrolled to scan personal cards at one venue. It acts as the staff member who
+    enrolled it, limited to that venue's check-ins by card and headcounts. It holds a device token (kept
+    as its sha256), got by typing a short-lived pairing code; revoking it stops the phone at once."""
+
+    __tablename__ = "kiosk_device"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    enrolled_by_id: int = Field(foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    # sha256 of the current pairing code (8 digits, single use) and when it stops working.
+    pairing_hash: str | None = Field(default=None, max_length=64, index=True)
+    pairing_expires_at: datetime | None = None
+    token_hash: str | None = Field(default=None, max_length=64, unique=True)
+    paired_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
 class Meta(SQLModel, table=True):
     """Small facts about this database (for example that it holds demo data)."""
 

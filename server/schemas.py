@@ -171,6 +171,30 @@ class BatchOut(BaseModel):
     results: list[BatchResultOut]
 
 
+class KioskDeviceOut(BaseModel):
+    id: int
+    name: str
+    venue_id: int
+    venue_name: str
+
+
+class KioskEventOut(BaseModel):
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    opens_at: datetime = Field(description="check-in opens (the start less the check-in margin)")
+    closes_at: datetime = Field(description="check-in closes (the end plus the check-in margin)")
+
+
+class KioskOut(BaseModel):
+    """What a kiosk shows: itself and its venue's events of today (their check-in window touches it)."""
+
+    device: KioskDeviceOut
+    events: list[KioskEventOut]
+    server_time: datetime = Field(description="the server's clock, for the kiosk to see its own drift")
+
+
 class CheckInOut(BaseModel):
     id: int
     event_id: int

@@ -20,6 +20,7 @@ from server.models import (
     Event,
     EventStatus,
     Headcount,
+    KioskDevice,
     Meta,
     OrgUnit,
     Participant,
@@ -50,11 +51,22 @@ def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session,
     check_ins = list(session.exec(select(CheckIn)).all())
     _check_check_ins(session, settings, events, check_ins)
     _check_open_and_upcoming(session, settings, events, check_ins)
+    _check_kiosks(session)
 
     demo.wipe(session)
     assert not demo.has_data(session)
     for table in SQLModel.metadata.sorted_tables:
         assert session.exec(select(func.count()).select_from(table)).one() == 0, table.name
+
+
+def _check_kiosks(session: Session) -> None:
+    devices = session.exec(select(KioskDevice).order_by(col(KioskDevice.id))).all()
+    assert [(d.token_hash is not None, d.revoked_at is not None) for d in devices] == [
+        (True, False),
+        (True, True),
+    ]
+    library = session.exec(select(Venue).where(Venue.name == "Thư viện xã Văn Quan")).one()
+    assert {d.venue_id for d in devices} == {library.id}
 
 
 def _check_logins(session: Session, logins: list[tuple[str, str, str]]) -> None:

@@ -12,9 +12,34 @@ from sqlmodel import Session
 
 from server.auth import create_api_token
 from server.config import Settings
-from server.models import AgeBand, ApiToken, CheckIn, Event, Gender, OrgUnit, Role, Staff, Venue
-from server.routes import api, api_people, checkin, desk, events, pages, places, reports, staff
+from server.models import (
+    AgeBand,
+    ApiToken,
+    CheckIn,
+    Event,
+    Gender,
+    KioskDevice,
+    OrgUnit,
+    Role,
+    Staff,
+    Venue,
+    utcnow,
+)
+from server.routes import (
+    api,
+    api_kiosk,
+    api_people,
+    checkin,
+    desk,
+    events,
+    kiosks,
+    pages,
+    places,
+    reports,
+    staff,
+)
 from server.services import identities
+from server.services import kiosks as kiosk_devices
 from server.services.identities import Profile
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
@@ -39,7 +64,7 @@ VALID_FORM = {
     "start_time": "08:00",
     "end_time": "09:00",
 }
-ROUTERS = (api, api_people, checkin, desk, events, pages, places, reports, staff)
+ROUTERS = (api, api_kiosk, api_people, checkin, desk, events, kiosks, pages, places, reports, staff)
 # Routes anyone may use: the resident's check-in, the start page, login, language and health.
 PUBLIC = {
     ("GET", "/"),
@@ -53,6 +78,11 @@ PUBLIC = {
     ("POST", "/c/{code}"),
     ("POST", "/api/v1/checkins"),
     ("POST", "/api/v1/checkins/batch"),  # a resident's phone; staff items are checked item by item
+    ("GET", "/kiosk/pair"),  # a phone pairing with its code
+    ("POST", "/kiosk/pair"),
+    # A kiosk's own API: only its device token opens it, a staff login gets 401 (tests/test_kiosks.py).
+    ("GET", "/api/v1/kiosk"),
+    ("POST", "/api/v1/kiosk/batch"),
 }
 # What an organizer may open without any id in scope (they show only the organizer's own data).
 ORGANIZER_OPEN = {
@@ -69,6 +99,8 @@ ORGANIZER_OPEN = {
     ("POST", "/people/cards/new"),
     ("GET", "/api/v1/participants"),
     ("POST", "/api/v1/participants"),  # registering someone new; a card at a venue out of scope: 403
+    ("GET", "/kiosks"),
+    ("POST", "/kiosks"),  # enrolling at a venue out of scope is refused in the form (tests/test_kiosks.py)
 }
 
 
@@ -112,6 +144,7 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
     organizer = make_staff(session, Role.organizer, tree["commune"])
     neighbour = Profile(AgeBand.from_60, Gender.female, home_unit_id=tree["other"].id, consent=True)
     (their_card,) = identities.issue_cards(session, settings, other_staff, theirs, [neighbour])
+    their_kiosk, _code = kiosk_devices.enrol_device(session, other_staff, theirs.id, "theirs", utcnow())
     ids = {
         "participant_id": their_card.participant_id,
         "card_id": their_card.id or 0,
@@ -121,12 +154,15 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
         "staff_id": other_staff.id or 0,
         "unit_id": tree["other"].id or 0,
         "venue_id": theirs.id or 0,
+        "device_id": their_kiosk.id or 0,
     }
     return {"ids": ids, "organizer": organizer}
 
 
 def _snapshot(session: Session) -> tuple[int, ...]:
-    return tuple(count_rows(session, model) for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken))
+    return tuple(
+        count_rows(session, model) for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken, KioskDevice)
+    )
 
 
 def test_anonymous_visitor_is_refused_everywhere(

@@ -261,9 +261,21 @@ def sync_batch(
     """Check-ins and headcount changes made offline, each with its key and scan time, answered item by
     item in order. Without a login, items are a resident's phone's (event code and device token); with a
     staff login or token, the staff member's or their kiosk's."""
-    parsed = [_batch_item(raw, staff) for raw in body.items]
+    items, keys = batch_items(body, staff)
+    return batch_out(sync.run_batch(session, settings, items, staff=staff, keys=keys), language)
+
+
+def batch_items(
+    body: BatchIn, staff: Staff | None
+) -> tuple[list[CheckInRequest | HeadcountRequest | AppError], list[str]]:
+    """A batch's items as the engine's requests (or the error that makes one unreadable) and their keys,
+    for every batch endpoint (offline phones and staff here, kiosks in api_kiosk.py)."""
     keys = [raw.get("key", "") if isinstance(raw, dict) else "" for raw in body.items]
-    outcomes = sync.run_batch(session, settings, parsed, staff=staff, keys=[str(k)[:64] for k in keys])
+    return [_batch_item(raw, staff) for raw in body.items], [str(k)[:64] for k in keys]
+
+
+def batch_out(outcomes: list[sync.Outcome], language: str) -> BatchOut:
+    """The answer to a batch, item by item, with each refusal's message in the caller's language."""
     return BatchOut(
         results=[
             BatchResultOut(

@@ -113,23 +113,28 @@ def check_in(
     *,
     staff: Staff | None = None,
     now: datetime | None = None,
+    venue_id: int | None = None,
+    cards_only: bool = False,
 ) -> CheckInResult:
     """Record that someone came to an event, through any channel. `staff` is the source when a staff
-    member (or their kiosk) sends it; None is an anonymous phone. `now` is when it reached the server."""
+    member (or their kiosk) sends it; None is an anonymous phone. `now` is when it reached the server.
+
+    A kiosk is limited further: `venue_id` refuses events at any other venue, `cards_only` any identity
+    but a personal card (both `forbidden`, logged like every refusal)."""
     now = now or utcnow()
     event: Event | None = None
     try:
         if not valid_key(request.key):
             raise AppError(ErrorCode.invalid_key)
         try:
-            event = start_write(session, settings, request.event_id, request.code, staff)
-            result = _check_in(session, settings, request, event, staff, now)
+            event = start_write(session, settings, request.event_id, request.code, staff, venue_id=venue_id)
+            result = _check_in(session, settings, request, event, staff, now, cards_only)
         except IntegrityError:
             # A concurrent request won a race on PostgreSQL (the same key, the same person at this event, or
             # the same new phone at another event): once more from the start finds what it stored.
             session.rollback()
-            event = start_write(session, settings, request.event_id, request.code, staff)
-            result = _check_in(session, settings, request, event, staff, now)
+            event = start_write(session, settings, request.event_id, request.code, staff, venue_id=venue_id)
+            result = _check_in(session, settings, request, event, staff, now, cards_only)
     except AppError as error:
         session.rollback()
         if event is not None:
@@ -162,11 +167,17 @@ def check_in(
 
 
 def start_write(
-    session: Session, settings: Settings, event_id: int | None, code: str | None, staff: Staff | None
+    session: Session,
+    settings: Settings,
+    event_id: int | None,
+    code: str | None,
+    staff: Staff | None,
+    *,
+    venue_id: int | None = None,
 ) -> Event:
     """Take the write lock, then read the event the request names inside it (one read, not two)."""
     begin_write(session)
-    return resolve_event(session, settings, event_id, code, staff, lock=True)
+    return resolve_event(session, settings, event_id, code, staff, lock=True, venue_id=venue_id)
 
 
 def resolve_event(
@@ -177,9 +188,11 @@ def resolve_event(
     staff: Staff | None,
     *,
     lock: bool = False,
+    venue_id: int | None = None,
 ) -> Event:
     """The event a request names: by signed code (anyone) or by id (staff). Staff act only on events in
-    their scope, however they name them: a card or a paper register is not for another commune's event."""
+    their scope, however they name them: a card or a paper register is not for another commune's event.
+    With `venue_id` (a kiosk), only events at that venue."""
     if code:
         event = scans.event_by_code(session, settings, code, lock=lock)
         if staff is None:
@@ -194,6 +207,8 @@ def resolve_event(
     venue = session.get(Venue, event.venue_id)
     if venue is None or not can_use_venue(session, staff, venue):
         raise AppError(ErrorCode.forbidden)
+    if venue_id is not None and event.venue_id != venue_id:
+        raise AppError(ErrorCode.forbidden, event=event)
     return event
 
 
@@ -226,11 +241,15 @@ def _check_in(
     event: Event,
     staff: Staff | None,
     now: datetime,
+    cards_only: bool = False,
 ) -> CheckInResult:
     identity = request.identity
     phone = staff is None
     if phone and (identity.card or identity.participant_id):
         raise AppError(ErrorCode.forbidden)  # only staff check in other people
+    others = (identity.device_token, identity.participant_id, identity.profile)
+    if cards_only and (not identity.card or any(value is not None for value in others)):
+        raise AppError(ErrorCode.forbidden)  # a kiosk reads personal cards, nothing else
     digest = fingerprint(
         event.id,
         identities.device_hash(identity.device_token) if identity.device_token else None,

@@ -32,7 +32,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import identities, places
+from server.services import identities, kiosks, places
 from server.services.checkin import CheckInRequest, Identity, check_in
 from server.services.events import EventInput, cancel_event, create_event
 from server.services.headcounts import HeadcountRequest, change_headcount
@@ -206,6 +206,7 @@ def build(
     _cards(session, settings, w)
     for plan in _plans(w):
         _hold(session, settings, w, plan)
+    _kiosks(session, w)
     session.merge(Meta(key="demo", value="1"))
     session.commit()
     return logins
@@ -282,6 +283,22 @@ def _cards(session: Session, settings: Settings, w: _World) -> None:
         profiles = [_profile(w, cid, WALK_IN_AGES) for _ in range(24)]
         cards = identities.issue_cards(session, settings, w.staff[cid], centre, profiles, now=issued_at)
         w.cards[cid] = [(card.lookup, p.age_band) for card, p in zip(cards, profiles, strict=True)]
+
+
+def _kiosks(session: Session, w: _World) -> None:
+    """The main library's door phone, paired and in use, and an old phone that was lost and revoked (so
+    /kiosks shows both). Their tokens are thrown away: pair a real phone with a new code to try one."""
+    library = next(venue for venue in w.venues if venue.name == TODAY[0][0])
+    organizer = w.staff[w.commune_of[library.id or 0]]
+    for name, enrolled_days, revoked_days in (
+        ("Điện thoại cửa thư viện", 20, None),
+        ("Điện thoại cũ (bị mất)", 90, 30),
+    ):
+        enrolled = w.now - timedelta(days=enrolled_days)
+        device, code = kiosks.enrol_device(session, organizer, library.id, name, enrolled)
+        kiosks.pair_device(session, code, enrolled + timedelta(minutes=2))
+        if revoked_days is not None:
+            kiosks.revoke_device(session, organizer, device.id or 0, w.now - timedelta(days=revoked_days))
 
 
 def _name(rng: random.Random, gender: Gender) -> str:

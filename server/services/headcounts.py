@@ -51,24 +51,26 @@ def change_headcount(
     *,
     staff: Staff,
     now: datetime | None = None,
+    venue_id: int | None = None,
 ) -> HeadcountResult:
-    """Add `delta` (+ or -) to an event's walk-in count, optionally for one age band and gender."""
+    """Add `delta` (+ or -) to an event's walk-in count, optionally for one age band and gender. With
+    `venue_id` (a kiosk), only at an event of that venue."""
     now = now or utcnow()
     event: Event | None = None
     try:
         try:
-            event = checkin.start_write(session, settings, request.event_id, None, staff)
+            event = checkin.start_write(session, settings, request.event_id, None, staff, venue_id=venue_id)
             result = _change(session, settings, request, event, staff, now)
         except IntegrityError:
             session.rollback()  # the same key from another process won: once more answers as a replay
-            event = checkin.start_write(session, settings, request.event_id, None, staff)
+            event = checkin.start_write(session, settings, request.event_id, None, staff, venue_id=venue_id)
             result = _change(session, settings, request, event, staff, now)
     except AppError as error:
         session.rollback()
         attempts.log_attempt(
             session,
             request.channel,
-            event,
+            event or error.extra.get("event"),
             request.key,
             error.code.value,
             now,

@@ -44,9 +44,12 @@ def run_batch(
     staff: Staff | None,
     now: datetime | None = None,
     keys: list[str] | None = None,
+    venue_id: int | None = None,
+    cards_only: bool = False,
 ) -> list[Outcome]:
     """Send every item through the engine. An item the caller could not even parse comes as the AppError
-    it raised (with its key in `keys`), so it is answered in its place."""
+    it raised (with its key in `keys`), so it is answered in its place. A kiosk's batch passes its
+    `venue_id` and `cards_only` on to the engine, which refuses what the kiosk may not do."""
     now = now or utcnow()
     outcomes = []
     for index, item in enumerate(items):
@@ -67,11 +70,15 @@ def run_batch(
                         action="headcount",
                     )
                     raise AppError(ErrorCode.login_required)
-                counted = headcounts.change_headcount(session, settings, item, staff=staff, now=now)
+                counted = headcounts.change_headcount(
+                    session, settings, item, staff=staff, now=now, venue_id=venue_id
+                )
                 status: Literal["stored", "replayed"] = "stored" if counted.created else "replayed"
                 outcomes.append(Outcome(key, status, headcount_id=counted.headcount.id))
             else:
-                result = checkin.check_in(session, settings, item, staff=staff, now=now)
+                result = checkin.check_in(
+                    session, settings, item, staff=staff, now=now, venue_id=venue_id, cards_only=cards_only
+                )
                 status = "stored" if result.created else "replayed"
                 outcomes.append(
                     Outcome(
