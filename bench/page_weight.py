@@ -3,7 +3,8 @@
 Fetches the resident's check-in page as a phone does (HTML, then every stylesheet, script and icon it
 references, and what those stylesheets reference), and prints per file the bytes the server sent, the
 uncompressed size, and the size gzipped at level 6 (what a typical reverse proxy would send). Then the
-same for the organizer's event page (logged in), and the live-poll answers it fetches every second.
+same for the organizer's event page (logged in), the live-poll answers it fetches every second, and the
+kiosk page with the card decoder it loads when its camera starts (on a browser without BarcodeDetector).
 
     .venv/bin/python bench/page_weight.py                     # starts the app on SQLite in a temp dir
     .venv/bin/python bench/page_weight.py --base-url http://127.0.0.1:8000 --database-url sqlite:///data/diemdanh.sqlite3
@@ -29,6 +30,7 @@ from _common import PHONE_UA, bench_settings, create_events, free_port, running_
 from server.config import Settings
 
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"  # what Chrome on Android sends
+DECODER = re.compile(r'data-(?:decoder|wasm)="([^"]+)"')  # what static/js/kiosk.js loads for the camera
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)['"]?\s*\)|@import\s+['"]([^'"]+)['"]""")
 
 
@@ -80,7 +82,7 @@ def page_and_assets(client: httpx2.Client, url: str) -> list[Row]:
     rows, seen = [row], {url}
     parser = References()
     parser.feed(response.text)
-    queue = [urljoin(url, ref) for ref in parser.urls]
+    queue = [urljoin(url, ref) for ref in [*parser.urls, *DECODER.findall(response.text)]]
     while queue:
         asset = queue.pop(0)
         if asset in seen or not asset.startswith(origin):
@@ -95,13 +97,15 @@ def page_and_assets(client: httpx2.Client, url: str) -> list[Row]:
 
 def report(title: str, rows: list[Row]) -> None:
     print(f"\n{title}")
-    print(f"  {'file':<52}{'status':>7}{'sent':>9}{'raw':>9}{'gzip -6':>9}  {'encoding':<9}cache-control")
+    print(f"  {'file':<52}{'status':>7}{'sent':>11}{'raw':>11}{'gzip -6':>11}  {'encoding':<9}cache-control")
     for r in rows:
         path = urlsplit(r.url).path + (f"?{urlsplit(r.url).query}" if urlsplit(r.url).query else "")
-        print(f"  {path[:52]:<52}{r.status:>7}{r.wire:>9,}{r.raw:>9,}{r.gz6:>9,}  {r.encoding:<9}{r.cache}")
+        print(
+            f"  {path[:52]:<52}{r.status:>7}{r.wire:>11,}{r.raw:>11,}{r.gz6:>11,}  {r.encoding:<9}{r.cache}"
+        )
     total = Row("total", 0, sum(r.wire for r in rows), sum(r.raw for r in rows), sum(r.gz6 for r in rows), "")
     label = f"total ({len(rows)} requests)"
-    print(f"  {label:<52}{'':>7}{total.wire:>9,}{total.raw:>9,}{total.gz6:>9,}")
+    print(f"  {label:<52}{'':>7}{total.wire:>11,}{total.raw:>11,}{total.gz6:>11,}")
     uncached = [r for r in rows[1:] if "max-age" not in r.cache and "immutable" not in r.cache]
     if uncached:
         print(
@@ -138,7 +142,10 @@ def measure(settings: Settings, base_url: str) -> int:
             f"{len(live.content):,} bytes when something changed, {unchanged.status_code} with "
             f"{len(unchanged.content)} bytes when nothing did (plus headers)"
         )
-    failed = [r for r in resident + organizer if r.status != 200]
+    with httpx2.Client(headers=headers, timeout=30) as phone:
+        kiosk = page_and_assets(phone, f"{base_url}/kiosk")
+    report("Kiosk page with its card decoder (kept by the worker on kiosk phones only): /kiosk", kiosk)
+    failed = [r for r in resident + organizer + kiosk if r.status != 200]
     if failed:
         print("\nnot 200: " + ", ".join(f"{r.url} ({r.status})" for r in failed))
     return 1 if failed else 0

@@ -22,6 +22,8 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", CSP.encode()),
 ]
+# A page that sets its own, narrower-purpose policy (the kiosk's, which lets WebAssembly compile) keeps it.
+_HEADERS_WITHOUT_CSP = _SECURITY_HEADERS[:-1]
 
 
 def cross_origin(headers: dict[bytes, bytes], allowed_origins: frozenset[str]) -> bool:
@@ -76,7 +78,8 @@ class SecurityMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 out = list(message.get("headers", []))
-                out.extend(_SECURITY_HEADERS)
+                own_csp = any(name.lower() == b"content-security-policy" for name, _ in out)
+                out.extend(_HEADERS_WITHOUT_CSP if own_csp else _SECURITY_HEADERS)
                 if immutable and message.get("status") == 200:
                     out.append((b"cache-control", b"public, max-age=31536000, immutable"))
                 token = state.get("renewed_session_token")

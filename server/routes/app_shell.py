@@ -13,12 +13,14 @@ from fastapi.responses import Response
 from server.config import ROOT
 from server.deps import TemplatesDep
 from server.i18n import gettext, pick_language
+from server.middleware import CSP
 from server.models import AgeBand, Gender
 from server.templating import asset_url
 
 router = APIRouter(include_in_schema=False)
 
 THEME = "#0b6e4f"
+KIOSK_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
 # What the worker keeps for offline use (the app shell). Static files go by their versioned URL.
 SHELL_ASSETS = (
     "css/app.css",
@@ -33,7 +35,12 @@ SHELL_ASSETS = (
     "js/offline-checkin.js",
 )
 SHELL_PAGES = ("/offline", "/offline/checkin")
+# Kept only on a phone that opened the kiosk (it asks the worker): residents' phones never download the
+# decoder. The shell above holds the scripts the kiosk shares with the other pages.
+KIOSK_ASSETS = ("js/kiosk.js", "vendor/barcode-detector/ponyfill.js", "vendor/zxing-wasm/zxing_reader.wasm")
+KIOSK_PAGE = "/kiosk"
 OFFLINE_TEMPLATES = (
+    "templates/kiosk/page.html",
     "templates/offline/page.html",
     "templates/offline/checkin.html",
     "templates/checkin/_first_time.html",
@@ -47,15 +54,17 @@ def worker_source() -> str:
     a digest of everything the shell holds, so any change to it installs a new worker, which replaces the
     old cache (the outbox lives in IndexedDB and is never touched by an update)."""
     shell = [asset_url(path) for path in SHELL_ASSETS]
+    kiosk = [asset_url(path) for path in KIOSK_ASSETS]
     body = (ROOT / "static" / "js" / "sw.js").read_text()
     digest = hashlib.sha256()
-    for part in (*shell, body, *((ROOT / name).read_text() for name in OFFLINE_TEMPLATES)):
+    for part in (*shell, *kiosk, body, *((ROOT / name).read_text() for name in OFFLINE_TEMPLATES)):
         digest.update(part.encode())
     config = {
         "version": digest.hexdigest()[:12],
         "shell": [*shell, *SHELL_PAGES],
         "offlinePage": SHELL_PAGES[0],
         "offlineCheckIn": SHELL_PAGES[1],
+        "kiosk": [*kiosk, KIOSK_PAGE],
         "scripts": [asset_url("vendor/idb/idb.umd.js"), asset_url("js/outbox.js")],
     }
     return f"self.DIEMDANH = {json.dumps(config)};\n{body}"
@@ -116,3 +125,15 @@ def offline_check_in(request: Request, templates: TemplatesDep) -> Response:
     """What the worker shows for any check-in link with no signal: the scan is kept on the phone."""
     context = {"age_bands": list(AgeBand), "genders": list(Gender), "form": {}, "homes": None}
     return templates.render(request, "offline/checkin.html", context, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(KIOSK_PAGE)
+def kiosk_page(request: Request, templates: TemplatesDep) -> Response:
+    """The kiosk: the same page for every paired phone (static/js/kiosk.js loads the device and its
+    events), so the worker keeps it for a day without signal. Its CSP lets the card decoder's
+    WebAssembly compile; no other page may."""
+    return templates.render(
+        request,
+        "kiosk/page.html",
+        headers={"Cache-Control": "no-cache", "Content-Security-Policy": KIOSK_CSP},
+    )

@@ -11,7 +11,9 @@
     navigator.serviceWorker.register("/sw.js").catch(function () { /* the page works without it */ });
   }
   var usable = !!(Outbox && window.indexedDB);
-  window.DiemdanhApp = { usable: usable, queue: queue, flush: flush, render: render, describe: describe, clock: clock };
+  window.DiemdanhApp = {
+    usable: usable, queue: queue, flush: flush, render: render, describe: describe, clock: clock, fill: fill,
+  };
   if (!usable) return;
 
   function fill(template, values) {

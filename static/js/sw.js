@@ -15,6 +15,7 @@
 importScripts.apply(self, DIEMDANH.scripts);
 
 var SHELL_CACHE = "shell-" + DIEMDANH.version;
+var KIOSK_CACHE = "kiosk-" + DIEMDANH.version; // the kiosk page and its decoder, on kiosk phones only
 var PAGES_CACHE = "pages";
 var NETWORK_TIMEOUT = 4000; // ms: weak 3G still gets a chance, no signal falls back quickly
 var PAGES_KEPT = 40;
@@ -24,6 +25,12 @@ var lastFlush = 0;
 self.addEventListener("install", function (event) {
   event.waitUntil(
     caches.open(SHELL_CACHE).then(function (cache) { return cache.addAll(DIEMDANH.shell); }).then(function () {
+      // A kiosk phone gets the new kiosk files before the new version takes over, so it stays usable
+      // without signal across an update.
+      return caches.keys().then(function (names) {
+        if (names.some(function (name) { return name.indexOf("kiosk-") === 0; })) return keepKiosk();
+      });
+    }).then(function () {
       // Safe to take over at once: pages are network-first and every static URL names its version.
       return self.skipWaiting();
     })
@@ -34,7 +41,8 @@ self.addEventListener("activate", function (event) {
   event.waitUntil(
     caches.keys().then(function (names) {
       return Promise.all(names.filter(function (name) {
-        return name.indexOf("shell-") === 0 && name !== SHELL_CACHE;
+        return (name.indexOf("shell-") === 0 && name !== SHELL_CACHE)
+          || (name.indexOf("kiosk-") === 0 && name !== KIOSK_CACHE);
       }).map(function (name) { return caches.delete(name); }));
     }).then(function () { return self.clients.claim(); })
   );
@@ -50,7 +58,12 @@ self.addEventListener("sync", function (event) {
 
 self.addEventListener("message", function (event) {
   if (event.data && event.data.type === "flush") event.waitUntil(DiemdanhOutbox.flush({ force: true }));
+  if (event.data && event.data.type === "kiosk") event.waitUntil(keepKiosk().catch(function () {}));
 });
+
+function keepKiosk() {
+  return caches.open(KIOSK_CACHE).then(function (cache) { return cache.addAll(DIEMDANH.kiosk); });
+}
 
 self.addEventListener("fetch", function (event) {
   var request = event.request;
@@ -101,6 +114,9 @@ function page(event) {
     if (checkIn) return caches.match(DIEMDANH.offlineCheckIn, { ignoreSearch: true });
     return caches.open(PAGES_CACHE).then(function (cache) {
       return cache.match(request, { ignoreVary: true });
+    }).then(function (kept) {
+      // The kiosk page is also kept in the kiosk's own cache (the pages kept go at logout).
+      return kept || caches.match(url.pathname, { ignoreVary: true });
     }).then(function (kept) {
       return kept || caches.match(DIEMDANH.offlinePage);
     });
