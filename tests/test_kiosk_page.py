@@ -38,3 +38,10 @@ def test_kiosk_decoder_is_served_by_us_and_kept_apart_from_the_shell(client: Tes
     assert not {decoder, wasm} & set(config["shell"])
     for url in config["kiosk"]:
         assert client.get(url).status_code == 200, url
+
+
+def test_a_paired_phone_finds_its_kiosk_from_the_start_page(client: TestClient) -> None:
+    """The installed app opens at /: a kiosk phone gets a way to its kiosk there, other phones do not."""
+    assert 'href="/kiosk"' not in client.get("/", headers={"Accept-Language": "vi"}).text
+    client.cookies.set("dd_kiosk", "ddk_anything")
+    assert "Mở máy điểm danh" in client.get("/", headers={"Accept-Language": "vi"}).text

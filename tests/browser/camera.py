@@ -35,13 +35,15 @@ def card_photos(browser: Browser, cards: Sequence[Card]) -> list[PIL.Image.Image
             "<style>html,body{margin:0}svg{display:block}</style>"
             + sheet.replace("<svg ", f'<svg style="width:{210 * PX_PER_MM}px;height:{297 * PX_PER_MM}px" ', 1)
         )
-        clip = {
-            "x": LEFT * PX_PER_MM,
-            "y": TOP * PX_PER_MM,
-            "width": CARD_W * PX_PER_MM,
-            "height": CARD_H * PX_PER_MM,
-        }
-        photos.append(PIL.Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB"))
+        shot = page.screenshot(
+            clip={
+                "x": LEFT * PX_PER_MM,
+                "y": TOP * PX_PER_MM,
+                "width": CARD_W * PX_PER_MM,
+                "height": CARD_H * PX_PER_MM,
+            }
+        )
+        photos.append(PIL.Image.open(io.BytesIO(shot)).convert("RGB"))
     page.close()
     return photos
 
