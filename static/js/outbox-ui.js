@@ -11,9 +11,12 @@
     navigator.serviceWorker.register("/sw.js").catch(function () { /* the page works without it */ });
   }
   var usable = !!(Outbox && window.indexedDB);
-  window.DiemdanhApp = { usable: usable, queue: queue, flush: flush, render: render, describe: describe, clock: clock };
+  window.DiemdanhApp = {
+    usable: usable, queue: queue, flush: flush, render: render, describe: describe, clock: clock, fill: fill,
+  };
   if (!usable) return;
 
+  /* A translated text with its {name} holes filled ("Đang chờ gửi: {n}"); a missing value leaves "". */
   function fill(template, values) {
     return (template || "").replace(/\{(\w+)\}/g, function (_, name) {
       return values[name] !== undefined ? values[name] : "";

@@ -237,6 +237,19 @@ def outbox_only(context: BrowserContext, server: Server) -> Page:
     return page
 
 
+def test_the_pages_share_one_fill_for_their_texts_and_it_keeps_a_zero(
+    live_server: Server, app_phone: BrowserContext
+) -> None:
+    page = app_phone.new_page()
+    page.goto(f"{live_server.base_url}/offline")  # outbox-ui.js, as on every page (offline-checkin.js too)
+    filled = page.evaluate(
+        """() => { const fill = DiemdanhApp.fill;
+           return [fill("Đang chờ gửi: {n}", {n: 0}), fill("{who} lúc {time}", {who: "Lan"}),
+                   fill(undefined, {})]; }"""
+    )
+    assert filled == ["Đang chờ gửi: 0", "Lan lúc ", ""]
+
+
 def test_outbox_back_off_grows_to_five_minutes_with_a_fifth_of_jitter(
     live_server: Server, app_phone: BrowserContext
 ) -> None:
@@ -292,3 +305,4 @@ def test_outbox_keeps_what_failed_and_lists_what_was_refused(
     assert outcome["refused"]["result"]["message"] == "Thẻ đã bị thu hồi"
     assert outcome["left"] == [outcome["a"], outcome["c"]], "sent and waiting stay; a dismissed refusal goes"
     assert outcome["judge"] == ["waiting", "waiting", "waiting", "sent", True, "waiting", "refused"]
+
