@@ -306,3 +306,41 @@ def test_outbox_keeps_what_failed_and_lists_what_was_refused(
     assert outcome["left"] == [outcome["a"], outcome["c"]], "sent and waiting stay; a dismissed refusal goes"
     assert outcome["judge"] == ["waiting", "waiting", "waiting", "sent", True, "waiting", "refused"]
 
+
+def test_outbox_calls_during_a_round_share_one_follow_up_round_that_starts_after_them(
+    live_server: Server, app_phone: BrowserContext
+) -> None:
+    page = outbox_only(app_phone, live_server)
+    outcome = page.evaluate(
+        """async () => {
+          const O = DiemdanhOutbox, rounds = [];
+          let started, release, duringFollowUp = null;
+          const firstSent = new Promise(done => started = done);
+          const gate = new Promise(done => release = done);
+          // Every round sends (a 503 leaves the items waiting, and force ignores their back-off).
+          const fetch = async (url, init) => {
+            rounds.push(JSON.parse(init.body).items.length);
+            if (rounds.length === 1) { started(); await gate; }
+            if (rounds.length === 2) {  // a call made while the follow-up runs needs a round after it
+              duringFollowUp = O.flush({force: true, fetch}).then(t => ({rounds: rounds.length, t}));
+            }
+            return new Response("{}", {status: 503});
+          };
+          await O.add({url: "/x", body: {type: "headcount", delta: 1}, label: "a"});
+          const first = O.flush({force: true, fetch});
+          await firstSent;
+          await O.add({url: "/x", body: {type: "headcount", delta: 1}, label: "b"});  // during the round
+          const call = () => O.flush({force: true, fetch}).then(t => ({rounds: rounds.length, t}));
+          const callers = [call(), call(), call()];
+          release();
+          const firstTally = await first;
+          const shared = await Promise.all(callers);
+          const later = await duringFollowUp;
+          return {firstTally, shared, later, rounds};
+        }"""
+    )
+    assert outcome["firstTally"] == {"sent": 0, "refused": 0, "waiting": 1}
+    both = {"sent": 0, "refused": 0, "waiting": 2}
+    assert outcome["shared"] == [{"rounds": 2, "t": both}] * 3, "three callers, one follow-up (with b in it)"
+    assert outcome["later"] == {"rounds": 3, "t": both}, "a call during the follow-up gets a round of its own"
+    assert outcome["rounds"] == [1, 2, 2]
