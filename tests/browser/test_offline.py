@@ -9,7 +9,9 @@ event, so the tests dispatch it.
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from server.models import Channel, CheckIn, CheckInAttempt, Headcount, Role
 from server.services import identities, scans
 from server.templating import asset_url
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.support import Server
+from tests.browser.support import Server, copy_of_the_app, running_server
 from tests.browser.test_organizer_phone import log_in
 from tests.factories import count_rows, make_event, make_participant, make_staff, make_tree, make_venue
 
@@ -194,6 +196,111 @@ def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_s
     lists = page.locator(".desk [data-outbox-lists]")
     lists.locator("summary").tap()  # after the reload, the list says what became of each item
     expect(lists.locator("[data-items]")).to_contain_text("Đã điểm danh: Hoàng Thị Lan")
+
+
+BATCH = re.compile(r".*/api/v1/checkins/batch$")
+
+
+def served_version(server: Server) -> str:
+    """The version in the server's /sw.js (its first line is `self.DIEMDANH = {...};`)."""
+    with urllib.request.urlopen(f"{server.base_url}/sw.js", timeout=5) as response:
+        first = response.read().decode().split("\n", 1)[0]
+    return str(json.loads(first.removeprefix("self.DIEMDANH = ").removesuffix(";"))["version"])
+
+
+def cache_names(page: Page) -> list[str]:
+    return sorted(page.evaluate("() => caches.keys()"))
+
+
+def controlled_by(page: Page, version: str) -> str:
+    """Wait until the worker controlling the page answers that it is `version` and has finished activating
+    (an update controls the page as its activation starts, and clears the old shell before it ends);
+    returns the last answer heard, within 20 s."""
+    answer: str = page.evaluate(
+        """(want) => new Promise(done => {
+             const sw = navigator.serviceWorker;
+             let heard = "no controller";
+             const timer = setTimeout(() => done(heard), 20000);
+             const activated = (worker) => {
+               if (worker.state === "activated") { clearTimeout(timer); done(want); return; }
+               heard = want + " (" + worker.state + ")";
+               worker.addEventListener("statechange", () => {
+                 if (worker.state === "activated") activated(worker);
+               });
+             };
+             const ask = () => {
+               const worker = sw.controller;
+               if (!worker) return;
+               const channel = new MessageChannel();
+               channel.port1.onmessage = (e) => {
+                 heard = e.data;
+                 if (e.data === want) activated(worker);
+               };
+               worker.postMessage({type: "version"}, [channel.port2]);
+             };
+             sw.addEventListener("controllerchange", ask);
+             ask();
+           })""",
+        version,
+    )
+    return answer
+
+
+def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
+    live_server: Server,
+    app_phone: BrowserContext,
+    session: Session,
+    settings: Settings,
+    server_port: int,
+    tmp_path: Path,
+) -> None:
+    page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
+    holder = make_participant(session, name="Hoàng Thị Lan")
+    card = identities.issue_card(session, settings, organizer, holder, venue)
+    old = served_version(live_server)
+    assert controlled_by(page, old) == old
+    assert f"shell-{old}" in cache_names(page)
+
+    no_signal(app_phone)
+    page.get_by_role("button", name=PLUS).tap()
+    page.get_by_role("button", name=PLUS).tap()
+    page.get_by_label("Số thẻ", exact=True).fill(card.lookup)
+    page.locator("form#card button").tap()
+    counts(page).to_contain_text(WAITING.format(n=3))
+
+    # A new version is deployed at the same address: one shell file differs, so /sw.js does too.
+    source = copy_of_the_app(tmp_path / "next")
+    with (source / "static/js/outbox.js").open("a") as script:
+        script.write("/* the next version */\n")
+    live_server.stop()
+    with running_server(settings, server_port, tmp_path / "next.log", source=source) as next_server:
+        new = served_version(next_server)
+        assert new != old
+        # Until the new worker has taken over, what is sent fails as with no signal: the three items must
+        # come through the update still waiting, not be sent by chance before it.
+        app_phone.route(BATCH, lambda route: route.abort("internetdisconnected"))
+        signal_returns(app_phone)
+        page.reload()
+        assert controlled_by(page, new) == new, "the new worker took over"
+        names = cache_names(page)
+        assert f"shell-{new}" in names and f"shell-{old}" not in names, names
+        counts(page).to_contain_text(WAITING.format(n=3))
+        waiting = page.evaluate(  # what the new page's outbox.js reads from the same store
+            "async () => (await DiemdanhOutbox.list())"
+            ".filter(i => i.state === 'waiting').map(i => i.body.type)"
+        )
+        assert sorted(waiting) == ["check_in", "headcount", "headcount"]
+        assert count_rows(session, CheckIn) == 0 and count_rows(session, Headcount) == 0
+
+        app_phone.unroute(BATCH)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        counts(page).to_contain_text(SENT.format(n=3))
+        expect(page.locator(".desk [data-outbox-counts] [data-waiting]")).to_have_text(WAITING.format(n=0))
+
+    check_ins = session.exec(select(CheckIn).where(CheckIn.event_id == event.id)).all()
+    assert [(c.participant_id, c.channel) for c in check_ins] == [(holder.id, Channel.batch)]
+    headcounts = session.exec(select(Headcount).where(Headcount.event_id == event.id)).all()
+    assert [h.delta for h in headcounts] == [1, 1]
 
 
 def test_a_returning_resident_checks_in_with_no_signal(
