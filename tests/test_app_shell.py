@@ -47,12 +47,6 @@ def test_service_worker_is_never_cached_and_its_whole_shell_is_served(client: Te
         assert client.get(url).status_code == 200, url
 
 
-def test_the_worker_never_caches_posts_or_the_api(client: TestClient) -> None:
-    source = client.get("/sw.js").text
-    assert 'if (request.method !== "GET")' in source
-    assert 'if (url.pathname.indexOf("/api/") === 0) return;' in source
-
-
 def test_a_changed_translation_changes_the_workers_version(tmp_path: Path) -> None:
     """The offline pages are kept rendered in the phone's language: a new wording must renew them."""
     for part in ("static", "templates", "server/locale"):

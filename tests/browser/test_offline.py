@@ -303,6 +303,67 @@ def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
     assert [h.delta for h in headcounts] == [1, 1]
 
 
+def cached_urls(page: Page, until: str) -> dict[str, list[str]]:
+    """Every cache's request URLs, read once `until` is in the pages cache (the worker keeps a page after
+    answering it; waited for within 10 s)."""
+    urls: dict[str, list[str]] = page.evaluate(
+        """async (until) => {
+             const listing = async () => Object.fromEntries(await Promise.all((await caches.keys()).map(
+               async (name) => [name, (await (await caches.open(name)).keys()).map(r => r.url)])));
+             const deadline = Date.now() + 10000;
+             let found = await listing();
+             while (!(found.pages || []).includes(until) && Date.now() < deadline) {
+               await new Promise(next => setTimeout(next, 50));
+               found = await listing();
+             }
+             return found;
+           }""",
+        until,
+    )
+    return urls
+
+
+def test_the_worker_keeps_the_pages_opened_but_never_a_post_the_api_or_a_fragment(
+    live_server: Server, app_phone: BrowserContext, session: Session
+) -> None:
+    page, event, _ = open_event_page(session, app_phone, live_server)
+    base = live_server.base_url
+    desk_url = f"{base}/events/{event.id}"
+
+    def fragment(response: Any) -> bool:
+        request = response.request
+        return "/live" in response.url and request.headers.get("hx-request") == "true" and response.ok
+
+    # +1 is a POST to the API (through the outbox); once it is sent, htmx asks for the live count.
+    with page.expect_response(fragment) as live, page.expect_response(BATCH) as batch:
+        page.get_by_role("button", name=PLUS).tap()
+    assert batch.value.request.method == "POST" and batch.value.status == 200
+    assert live.value.request.method == "GET"
+    counts(page).to_contain_text(SENT.format(n=1))
+    api = page.evaluate(
+        "async () => { const r = await fetch('/api/v1/events'); return [r.status, await r.text()]; }"
+    )
+    assert api[0] == 200 and event.title in api[1]
+    # The same +1 as htmx posts it to the page's own URL, which answers with the fragment.
+    posted = page.evaluate(
+        """async () => { const form = document.querySelector("#headcount form"), data = new FormData(form);
+             data.set("delta", "1");
+             const headers = {"HX-Request": "true"};
+             const r = await fetch(form.action, {method: "POST", body: data, headers});
+             return [r.status, r.url]; }"""
+    )
+    assert posted == [200, f"{desk_url}/headcounts"]
+    assert sum(h.delta for h in session.exec(select(Headcount)).all()) == 2, "both posts were answered"
+
+    page.goto(f"{base}/events")  # opened after all of those: once it is kept, they were seen too
+    caches = cached_urls(page, f"{base}/events")
+    kept = [url for urls in caches.values() for url in urls]
+    assert desk_url in caches["pages"] and f"{base}/events" in caches["pages"]
+    assert not [url for url in kept if url.startswith(f"{base}/api/")], caches
+    assert live.value.url not in kept and f"{desk_url}/headcounts" not in kept, caches
+    assert not [url for url in kept if "/live" in url], caches
+
+
 def test_a_returning_resident_checks_in_with_no_signal(
     live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
 ) -> None:
