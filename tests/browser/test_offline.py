@@ -1,6 +1,7 @@
-"""The installable app offline, on a phone: the manifest and worker, the outbox on the organizer's desk and
-on a resident's phone, Background Sync and the page sending the same item at once. Every test runs on
-SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
+"""The installable app offline, on a phone: the manifest and worker, what the worker caches and what it
+never does, a new worker deployed while items wait, the outbox on the organizer's desk and on a resident's
+phone, Background Sync and the page sending the same item at once. Every test runs on SQLite and, with
+TEST_DATABASE_URL, on PostgreSQL.
 
 Playwright's offline switch does not cover the service worker's own requests, so "no signal" is also a
 route that fails every request (routes do cover the worker in Chromium); and it does not fire the `online`
