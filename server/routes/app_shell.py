@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cache
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -48,19 +49,33 @@ OFFLINE_TEMPLATES = (
 )
 
 
+def shell_version(root: Path = ROOT) -> str:
+    """A digest of everything the shell holds: its static files, the worker itself, and the offline pages'
+    templates and translations (those pages are kept rendered, so a changed catalogue must renew them)."""
+    files = [
+        *(Path("static") / path for path in (*SHELL_ASSETS, *KIOSK_ASSETS)),
+        Path("static/js/sw.js"),
+        *map(Path, OFFLINE_TEMPLATES),
+        *sorted(path.relative_to(root) for path in (root / "server" / "locale").glob("*/LC_MESSAGES/*.po")),
+    ]
+    digest = hashlib.sha256()
+    for name in files:
+        content = (root / name).read_bytes()
+        digest.update(f"{name.as_posix()}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()[:12]
+
+
 @cache
 def worker_source() -> str:
-    """The service worker: static/js/sw.js after a first line naming this version's shell. The version is
-    a digest of everything the shell holds, so any change to it installs a new worker, which replaces the
-    old cache (the outbox lives in IndexedDB and is never touched by an update)."""
+    """The service worker: static/js/sw.js after a first line naming this version's shell. Any change to
+    the shell changes the version and so installs a new worker, which replaces the old cache (the outbox
+    lives in IndexedDB and is never touched by an update)."""
     shell = [asset_url(path) for path in SHELL_ASSETS]
     kiosk = [asset_url(path) for path in KIOSK_ASSETS]
     body = (ROOT / "static" / "js" / "sw.js").read_text()
-    digest = hashlib.sha256()
-    for part in (*shell, *kiosk, body, *((ROOT / name).read_text() for name in OFFLINE_TEMPLATES)):
-        digest.update(part.encode())
     config = {
-        "version": digest.hexdigest()[:12],
+        "version": shell_version(),
         "shell": [*shell, *SHELL_PAGES],
         "offlinePage": SHELL_PAGES[0],
         "offlineCheckIn": SHELL_PAGES[1],

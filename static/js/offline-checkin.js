@@ -17,10 +17,6 @@
   var group = "code:" + code;
   document.querySelectorAll("[data-code]").forEach(function (el) { el.textContent = code; });
 
-  function fill(template, values) {
-    return (template || "").replace(/\{(\w+)\}/g, function (_, name) { return values[name] || ""; });
-  }
-
   function deviceToken() {
     var m = document.cookie.match(/(?:^|; )dd_device=([^;]+)/);
     if (m) return m[1];
@@ -56,13 +52,14 @@
   function showItem(item) {
     var r = item.result || {};
     if (item.state === "waiting") {
-      return notice(text.titleWaiting, fill(text.saved, { time: App.clock(item.scanned_at) }), false);
+      return notice(text.titleWaiting, App.fill(text.saved, { time: App.clock(item.scanned_at) }), false);
     }
     if (item.state === "sent") {
       var line = r.code === "already_checked_in" ? text.already : text.sent;
-      return notice(text.titleSent, fill(line, { time: App.clock(r.checked_in_at || item.scanned_at) }), false);
+      var time = App.clock(r.checked_in_at || item.scanned_at);
+      return notice(text.titleSent, App.fill(line, { time: time }), false);
     }
-    return notice(text.titleRefused, fill(text.refused, { reason: r.message || r.code || "" }), true);
+    return notice(text.titleRefused, App.fill(text.refused, { reason: r.message || r.code || "" }), true);
   }
 
   function latest(items) {

@@ -16,6 +16,7 @@
   };
   if (!usable) return;
 
+  /* A translated text with its {name} holes filled ("Đang chờ gửi: {n}"); a missing value leaves "". */
   function fill(template, values) {
     return (template || "").replace(/\{(\w+)\}/g, function (_, name) {
       return values[name] !== undefined ? values[name] : "";

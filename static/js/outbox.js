@@ -18,7 +18,7 @@
   var DONE_CODES = { already_checked_in: true };
   var CHANNEL = "diemdanh-outbox";
 
-  var dbPromise = null, flushing = null, channel = null;
+  var dbPromise = null, flushing = null, followUp = null, followUpOptions = null, channel = null;
 
   function open() {
     if (!dbPromise) {
@@ -210,10 +210,23 @@
   /* Send what waits. options: force (ignore the back-off: the connection just came back), fetch, now,
      random. Resolves to {sent, refused, waiting}: how many of each this round left. */
   function flush(options) {
-    // One round at a time in this page or worker; a call during a round runs once more after it, so an
-    // item added meanwhile is not left for the timer.
-    if (flushing) return flushing.then(function () { return flush(options); });
     options = options || {};
+    // One round at a time in this page or worker. A call during a round is answered by one more round
+    // after it, so an item added meanwhile is not left for the timer; every call made during the same
+    // round shares that one follow-up (forced if any of them asked), which starts after all of them.
+    if (flushing) {
+      followUpOptions = followUp
+        ? Object.assign({}, options, { force: !!(options.force || followUpOptions.force) })
+        : options;
+      if (!followUp) {
+        followUp = flushing.catch(function () {}).then(function () {
+          var next = followUpOptions;
+          followUp = followUpOptions = null; // a call from now on waits for a round after this one
+          return flush(next);
+        });
+      }
+      return followUp;
+    }
     var fetcher = options.fetch || root.fetch.bind(root);
     var now = options.now || Date.now();
     flushing = list().then(function (items) {

@@ -8,7 +8,8 @@
    - Pages: the network first, with a short timeout; a page that answered is kept for when there is no
      signal. A check-in link with no signal opens the offline check-in page, which queues the scan.
    - Never cached: POSTs, the API, htmx's fragment requests.
-   - The outbox is sent on Background Sync, and whenever a page load shows that the network is back. */
+   - The outbox is sent on Background Sync, and whenever a page load shows that the network is back.
+   - A message {type: "version"} with a port is answered with this version. */
 /* global DIEMDANH, DiemdanhOutbox, importScripts */
 "use strict";
 
@@ -59,6 +60,10 @@ self.addEventListener("sync", function (event) {
 self.addEventListener("message", function (event) {
   if (event.data && event.data.type === "flush") event.waitUntil(DiemdanhOutbox.flush({ force: true }));
   if (event.data && event.data.type === "kiosk") event.waitUntil(keepKiosk().catch(function () {}));
+  // Which version runs here (the pages and the tests can tell an updated worker from the one before).
+  if (event.data && event.data.type === "version" && event.ports[0]) {
+    event.ports[0].postMessage(DIEMDANH.version);
+  }
 });
 
 function keepKiosk() {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from server.config import ROOT, SETTING_NAMES, Settings
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+APP_PARTS = ("server", "qr", "templates", "static")  # what the server runs from
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
@@ -35,11 +37,25 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
+def copy_of_the_app(dest: Path) -> Path:
+    """The app's source copied to dest: change a file there and serve it, and it is a new version."""
+    for part in APP_PARTS:
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 @contextmanager
 def running_server(
-    settings: Settings, port: int, log_path: Path, *, workers: int = 1, access_log: bool = True
+    settings: Settings,
+    port: int,
+    log_path: Path,
+    *,
+    workers: int = 1,
+    access_log: bool = True,
+    source: Path = ROOT,
 ) -> Iterator[Server]:
-    """uvicorn --factory server.app:app_from_env on 127.0.0.1:<port>, configured through DIEMDANH_*.
+    """uvicorn --factory server.app:app_from_env on 127.0.0.1:<port>, configured through DIEMDANH_*, running
+    the app in `source` (this checkout, or a copy_of_the_app: `python -m` imports from its directory first).
 
     Also what the benchmarks run (bench/_common.py), with the access log off as in production."""
     env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
@@ -69,7 +85,7 @@ def running_server(
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = Server(process=process, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
     try:

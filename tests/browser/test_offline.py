@@ -1,6 +1,7 @@
-"""The installable app offline, on a phone: the manifest and worker, the outbox on the organizer's desk and
-on a resident's phone, Background Sync and the page sending the same item at once. Every test runs on
-SQLite and, with TEST_DATABASE_URL, on PostgreSQL.
+"""The installable app offline, on a phone: the manifest and worker, what the worker caches and what it
+never does, a new worker deployed while items wait, the outbox on the organizer's desk and on a resident's
+phone, Background Sync and the page sending the same item at once. Every test runs on SQLite and, with
+TEST_DATABASE_URL, on PostgreSQL.
 
 Playwright's offline switch does not cover the service worker's own requests, so "no signal" is also a
 route that fails every request (routes do cover the worker in Chromium); and it does not fire the `online`
@@ -9,7 +10,9 @@ event, so the tests dispatch it.
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from server.models import Channel, CheckIn, CheckInAttempt, Headcount, Role
 from server.services import identities, scans
 from server.templating import asset_url
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.support import Server
+from tests.browser.support import Server, copy_of_the_app, running_server
 from tests.browser.test_organizer_phone import log_in
 from tests.factories import count_rows, make_event, make_participant, make_staff, make_tree, make_venue
 
@@ -196,6 +199,172 @@ def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_s
     expect(lists.locator("[data-items]")).to_contain_text("Đã điểm danh: Hoàng Thị Lan")
 
 
+BATCH = re.compile(r".*/api/v1/checkins/batch$")
+
+
+def served_version(server: Server) -> str:
+    """The version in the server's /sw.js (its first line is `self.DIEMDANH = {...};`)."""
+    with urllib.request.urlopen(f"{server.base_url}/sw.js", timeout=5) as response:
+        first = response.read().decode().split("\n", 1)[0]
+    return str(json.loads(first.removeprefix("self.DIEMDANH = ").removesuffix(";"))["version"])
+
+
+def cache_names(page: Page) -> list[str]:
+    return sorted(page.evaluate("() => caches.keys()"))
+
+
+def controlled_by(page: Page, version: str) -> str:
+    """Wait until the worker controlling the page answers that it is `version` and has finished activating
+    (an update controls the page as its activation starts, and clears the old shell before it ends);
+    returns the last answer heard, within 20 s."""
+    answer: str = page.evaluate(
+        """(want) => new Promise(done => {
+             const sw = navigator.serviceWorker;
+             let heard = "no controller";
+             const timer = setTimeout(() => done(heard), 20000);
+             const activated = (worker) => {
+               if (worker.state === "activated") { clearTimeout(timer); done(want); return; }
+               heard = want + " (" + worker.state + ")";
+               worker.addEventListener("statechange", () => {
+                 if (worker.state === "activated") activated(worker);
+               });
+             };
+             const ask = () => {
+               const worker = sw.controller;
+               if (!worker) return;
+               const channel = new MessageChannel();
+               channel.port1.onmessage = (e) => {
+                 heard = e.data;
+                 if (e.data === want) activated(worker);
+               };
+               worker.postMessage({type: "version"}, [channel.port2]);
+             };
+             sw.addEventListener("controllerchange", ask);
+             ask();
+           })""",
+        version,
+    )
+    return answer
+
+
+def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
+    live_server: Server,
+    app_phone: BrowserContext,
+    session: Session,
+    settings: Settings,
+    server_port: int,
+    tmp_path: Path,
+) -> None:
+    page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
+    holder = make_participant(session, name="Hoàng Thị Lan")
+    card = identities.issue_card(session, settings, organizer, holder, venue)
+    old = served_version(live_server)
+    assert controlled_by(page, old) == old
+    assert f"shell-{old}" in cache_names(page)
+
+    no_signal(app_phone)
+    page.get_by_role("button", name=PLUS).tap()
+    page.get_by_role("button", name=PLUS).tap()
+    page.get_by_label("Số thẻ", exact=True).fill(card.lookup)
+    page.locator("form#card button").tap()
+    counts(page).to_contain_text(WAITING.format(n=3))
+
+    # A new version is deployed at the same address: one shell file differs, so /sw.js does too.
+    source = copy_of_the_app(tmp_path / "next")
+    with (source / "static/js/outbox.js").open("a") as script:
+        script.write("/* the next version */\n")
+    live_server.stop()
+    with running_server(settings, server_port, tmp_path / "next.log", source=source) as next_server:
+        new = served_version(next_server)
+        assert new != old
+        # Until the new worker has taken over, what is sent fails as with no signal: the three items must
+        # come through the update still waiting, not be sent by chance before it.
+        app_phone.route(BATCH, lambda route: route.abort("internetdisconnected"))
+        signal_returns(app_phone)
+        page.reload()
+        assert controlled_by(page, new) == new, "the new worker took over"
+        names = cache_names(page)
+        assert f"shell-{new}" in names and f"shell-{old}" not in names, names
+        counts(page).to_contain_text(WAITING.format(n=3))
+        waiting = page.evaluate(  # what the new page's outbox.js reads from the same store
+            "async () => (await DiemdanhOutbox.list())"
+            ".filter(i => i.state === 'waiting').map(i => i.body.type)"
+        )
+        assert sorted(waiting) == ["check_in", "headcount", "headcount"]
+        assert count_rows(session, CheckIn) == 0 and count_rows(session, Headcount) == 0
+
+        app_phone.unroute(BATCH)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        counts(page).to_contain_text(SENT.format(n=3))
+        expect(page.locator(".desk [data-outbox-counts] [data-waiting]")).to_have_text(WAITING.format(n=0))
+
+    check_ins = session.exec(select(CheckIn).where(CheckIn.event_id == event.id)).all()
+    assert [(c.participant_id, c.channel) for c in check_ins] == [(holder.id, Channel.batch)]
+    headcounts = session.exec(select(Headcount).where(Headcount.event_id == event.id)).all()
+    assert [h.delta for h in headcounts] == [1, 1]
+
+
+def cached_urls(page: Page, until: str) -> dict[str, list[str]]:
+    """Every cache's request URLs, read once `until` is in the pages cache (the worker keeps a page after
+    answering it; waited for within 10 s)."""
+    urls: dict[str, list[str]] = page.evaluate(
+        """async (until) => {
+             const listing = async () => Object.fromEntries(await Promise.all((await caches.keys()).map(
+               async (name) => [name, (await (await caches.open(name)).keys()).map(r => r.url)])));
+             const deadline = Date.now() + 10000;
+             let found = await listing();
+             while (!(found.pages || []).includes(until) && Date.now() < deadline) {
+               await new Promise(next => setTimeout(next, 50));
+               found = await listing();
+             }
+             return found;
+           }""",
+        until,
+    )
+    return urls
+
+
+def test_the_worker_keeps_the_pages_opened_but_never_a_post_the_api_or_a_fragment(
+    live_server: Server, app_phone: BrowserContext, session: Session
+) -> None:
+    page, event, _ = open_event_page(session, app_phone, live_server)
+    base = live_server.base_url
+    desk_url = f"{base}/events/{event.id}"
+
+    def fragment(response: Any) -> bool:
+        request = response.request
+        return "/live" in response.url and request.headers.get("hx-request") == "true" and response.ok
+
+    # +1 is a POST to the API (through the outbox); once it is sent, htmx asks for the live count.
+    with page.expect_response(fragment) as live, page.expect_response(BATCH) as batch:
+        page.get_by_role("button", name=PLUS).tap()
+    assert batch.value.request.method == "POST" and batch.value.status == 200
+    assert live.value.request.method == "GET"
+    counts(page).to_contain_text(SENT.format(n=1))
+    api = page.evaluate(
+        "async () => { const r = await fetch('/api/v1/events'); return [r.status, await r.text()]; }"
+    )
+    assert api[0] == 200 and event.title in api[1]
+    # The same +1 as htmx posts it to the page's own URL, which answers with the fragment.
+    posted = page.evaluate(
+        """async () => { const form = document.querySelector("#headcount form"), data = new FormData(form);
+             data.set("delta", "1");
+             const headers = {"HX-Request": "true"};
+             const r = await fetch(form.action, {method: "POST", body: data, headers});
+             return [r.status, r.url]; }"""
+    )
+    assert posted == [200, f"{desk_url}/headcounts"]
+    assert sum(h.delta for h in session.exec(select(Headcount)).all()) == 2, "both posts were answered"
+
+    page.goto(f"{base}/events")  # opened after all of those: once it is kept, they were seen too
+    caches = cached_urls(page, f"{base}/events")
+    kept = [url for urls in caches.values() for url in urls]
+    assert desk_url in caches["pages"] and f"{base}/events" in caches["pages"]
+    assert not [url for url in kept if url.startswith(f"{base}/api/")], caches
+    assert live.value.url not in kept and f"{desk_url}/headcounts" not in kept, caches
+    assert not [url for url in kept if "/live" in url], caches
+
+
 def test_a_returning_resident_checks_in_with_no_signal(
     live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
 ) -> None:
@@ -235,6 +404,19 @@ def outbox_only(context: BrowserContext, server: Server) -> Page:
     for path in ("vendor/idb/idb.umd.js", "js/outbox.js"):
         page.add_script_tag(url=asset_url(path))
     return page
+
+
+def test_the_pages_share_one_fill_for_their_texts_and_it_keeps_a_zero(
+    live_server: Server, app_phone: BrowserContext
+) -> None:
+    page = app_phone.new_page()
+    page.goto(f"{live_server.base_url}/offline")  # outbox-ui.js, as on every page (offline-checkin.js too)
+    filled = page.evaluate(
+        """() => { const fill = DiemdanhApp.fill;
+           return [fill("Đang chờ gửi: {n}", {n: 0}), fill("{who} lúc {time}", {who: "Lan"}),
+                   fill(undefined, {})]; }"""
+    )
+    assert filled == ["Đang chờ gửi: 0", "Lan lúc ", ""]
 
 
 def test_outbox_back_off_grows_to_five_minutes_with_a_fifth_of_jitter(
@@ -292,3 +474,42 @@ def test_outbox_keeps_what_failed_and_lists_what_was_refused(
     assert outcome["refused"]["result"]["message"] == "Thẻ đã bị thu hồi"
     assert outcome["left"] == [outcome["a"], outcome["c"]], "sent and waiting stay; a dismissed refusal goes"
     assert outcome["judge"] == ["waiting", "waiting", "waiting", "sent", True, "waiting", "refused"]
+
+
+def test_outbox_calls_during_a_round_share_one_follow_up_round_that_starts_after_them(
+    live_server: Server, app_phone: BrowserContext
+) -> None:
+    page = outbox_only(app_phone, live_server)
+    outcome = page.evaluate(
+        """async () => {
+          const O = DiemdanhOutbox, rounds = [];
+          let started, release, duringFollowUp = null;
+          const firstSent = new Promise(done => started = done);
+          const gate = new Promise(done => release = done);
+          // Every round sends (a 503 leaves the items waiting, and force ignores their back-off).
+          const fetch = async (url, init) => {
+            rounds.push(JSON.parse(init.body).items.length);
+            if (rounds.length === 1) { started(); await gate; }
+            if (rounds.length === 2) {  // a call made while the follow-up runs needs a round after it
+              duringFollowUp = O.flush({force: true, fetch}).then(t => ({rounds: rounds.length, t}));
+            }
+            return new Response("{}", {status: 503});
+          };
+          await O.add({url: "/x", body: {type: "headcount", delta: 1}, label: "a"});
+          const first = O.flush({force: true, fetch});
+          await firstSent;
+          await O.add({url: "/x", body: {type: "headcount", delta: 1}, label: "b"});  // during the round
+          const call = () => O.flush({force: true, fetch}).then(t => ({rounds: rounds.length, t}));
+          const callers = [call(), call(), call()];
+          release();
+          const firstTally = await first;
+          const shared = await Promise.all(callers);
+          const later = await duringFollowUp;
+          return {firstTally, shared, later, rounds};
+        }"""
+    )
+    assert outcome["firstTally"] == {"sent": 0, "refused": 0, "waiting": 1}
+    both = {"sent": 0, "refused": 0, "waiting": 2}
+    assert outcome["shared"] == [{"rounds": 2, "t": both}] * 3, "three callers, one follow-up (with b in it)"
+    assert outcome["later"] == {"rounds": 3, "t": both}, "a call during the follow-up gets a round of its own"
+    assert outcome["rounds"] == [1, 2, 2]
