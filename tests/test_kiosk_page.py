@@ -7,6 +7,9 @@ import re
 
 from fastapi.testclient import TestClient
 
+from server.config import ROOT
+from server.routes.app_shell import OFFLINE_TEMPLATES
+
 
 def worker_config(client: TestClient) -> dict[str, list[str]]:
     source = client.get("/sw.js").text
@@ -45,3 +48,17 @@ def test_a_paired_phone_finds_its_kiosk_from_the_start_page(client: TestClient) 
     assert 'href="/kiosk"' not in client.get("/", headers={"Accept-Language": "vi"}).text
     client.cookies.set("dd_kiosk", "ddk_anything")
     assert "Mở máy điểm danh" in client.get("/", headers={"Accept-Language": "vi"}).text
+
+
+def test_the_worker_version_covers_every_template_of_the_pages_it_keeps() -> None:
+    """A kept page is rendered from its template and everything that template pulls in: a change to any of
+    them must install a new worker, or phones would keep showing the old page."""
+    pulled = re.compile(r"""{%-?\s*(?:extends|include|import)\s+"([^"]+)\"""")
+    seen, todo = set(OFFLINE_TEMPLATES), list(OFFLINE_TEMPLATES)
+    while todo:
+        for name in pulled.findall((ROOT / todo.pop()).read_text()):
+            path = f"templates/{name}"
+            assert path in OFFLINE_TEMPLATES, f"{path} is part of a kept page but not of the worker's version"
+            if path not in seen:
+                seen.add(path)
+                todo.append(path)

@@ -40,12 +40,18 @@ SHELL_PAGES = ("/offline", "/offline/checkin")
 # decoder. The shell above holds the scripts the kiosk shares with the other pages.
 KIOSK_ASSETS = ("js/kiosk.js", "vendor/barcode-detector/ponyfill.js", "vendor/zxing-wasm/zxing_reader.wasm")
 KIOSK_PAGE = "/kiosk"
+# The pages the worker keeps rendered, with every template they are made of.
 OFFLINE_TEMPLATES = (
     "templates/kiosk/page.html",
     "templates/offline/page.html",
     "templates/offline/checkin.html",
     "templates/checkin/_first_time.html",
     "templates/_outbox.html",
+    "templates/_icons.html",
+    "templates/public.html",
+    "templates/layout.html",
+    "templates/_demo_banner.html",
+    "templates/_footer.html",
 )
 
 
