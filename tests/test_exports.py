@@ -185,3 +185,19 @@ def test_csv_download_with_cut_off_counts_only_the_window(
         str(len({m.person for m in made})),
         "0",  # walk-ins: tests/test_headcounts.py counts them into the report
     ]
+
+
+def test_csv_never_hands_a_spreadsheet_a_formula(session: Session, data: DataSet) -> None:
+    """A venue named like a formula reaches the CSV as text (a leading apostrophe), the XLSX as a string."""
+    venue = data.venues["library"]
+    venue.name = '=HYPERLINK("http://evil.example","Bấm")'
+    session.add(venue)
+    session.commit()
+    window = report_window(2025, until=None, today=TODAY)
+    totals = yearly_totals(session, make_staff(session, Role.admin), window, TZ, now=utc(2026, 11, 24, 3, 5))
+    items = [row[5] for row in _csv_rows(to_csv(totals, "vi"))]
+    assert "'" + venue.name in items
+    assert not any(item.startswith(("=", "+", "@")) for item in items)
+    sheet = _workbook(to_xlsx(totals, "vi"))["Theo điểm tổ chức"]
+    cells = [row[0] for row in sheet.iter_rows(values_only=True)]
+    assert venue.name in cells

@@ -120,6 +120,17 @@ def _breakdown_sheet(
     sheet.freeze_panes(1, 0)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula (a venue named `=HYPERLINK(...)`) gets a
+    leading apostrophe, as OWASP advises for CSV; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(totals: YearlyTotals, language: str) -> bytes:
     """The report as one flat CSV table (see the module docstring for its layout)."""
 
@@ -128,7 +139,11 @@ def to_csv(totals: YearlyTotals, language: str) -> bytes:
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(
+
+    def write(row: list[object]) -> None:
+        writer.writerow([safe_cell(value) for value in row])
+
+    write(
         [
             _(N_("Unit")),
             _(N_("Statistical year")),
@@ -143,9 +158,9 @@ def to_csv(totals: YearlyTotals, language: str) -> bytes:
     )
     window = totals.window
     common = [unit_text(totals, language), window.year, window.start.isoformat(), window.end.isoformat()]
-    writer.writerow([*common, _(SUMMARY), _(TOTAL), totals.visits, totals.people, totals.walk_ins])
+    write([*common, _(SUMMARY), _(TOTAL), totals.visits, totals.people, totals.walk_ins])
     for breakdown in totals.breakdowns:
         for row in breakdown.rows:
             row_values = [row.visits, row.people, row.walk_ins]
-            writer.writerow([*common, _(breakdown.title), row.text(language), *row_values])
+            write([*common, _(breakdown.title), row.text(language), *row_values])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
