@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="1",
         description="Check-in and participation tracking. Errors are RFC 9457 problem details with a `code`.",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served by pages.api_docs from static/vendor, under the app's CSP
         redoc_url=None,
     )
     app.state.settings = settings

@@ -35,6 +35,12 @@ def home(request: Request, staff: OptionalStaff, templates: TemplatesDep) -> Res
     return templates.render(request, "home.html")
 
 
+@router.get("/api/docs")
+def api_docs(request: Request, templates: TemplatesDep) -> Response:
+    """The API's reference (Swagger UI, vendored: nothing loads from a CDN)."""
+    return templates.render(request, "api_docs.html", {"openapi_url": request.app.openapi_url})
+
+
 @router.get("/healthz")
 def health(session: SessionDep) -> JSONResponse:
     session.exec(text("SELECT 1"))  # type: ignore[call-overload]
