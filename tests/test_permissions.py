@@ -65,10 +65,11 @@ VALID_FORM = {
     "end_time": "09:00",
 }
 ROUTERS = (api, api_kiosk, api_people, checkin, desk, events, kiosks, pages, places, reports, staff)
-# Routes anyone may use: the resident's check-in, the start page, login, language and health.
+# Routes anyone may use: the resident's check-in, the start page, login, language, health, the API's docs.
 PUBLIC = {
     ("GET", "/"),
     ("GET", "/healthz"),
+    ("GET", "/api/docs"),  # the reference of the API (its schema is public at /openapi.json too)
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
