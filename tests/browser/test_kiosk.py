@@ -163,6 +163,28 @@ def test_kiosk_pairs_by_qr_reads_cards_from_the_camera_and_knows_a_card_twice(
     shoot(page, "kiosk-already")
     assert kiosk_check_ins(session, site) == {site.named.id: 1, site.anonymous.id: 1}
 
+    # The worker kept the kiosk page and its decoder: with no signal the page opens and the camera reads.
+    kept = page.evaluate(
+        """async () => {
+             // The worker fills the cache when the page asks it: wait for it, at most 10 s.
+             for (let tries = 0; ; tries++) {
+               const names = (await caches.keys()).filter(name => name.startsWith("kiosk-"));
+               const urls = names.length ? (await (await caches.open(names[0])).keys()).map(r => r.url) : [];
+               if (urls.length >= 4 || tries >= 100) return {names, urls};
+               await new Promise(done => setTimeout(done, 100));
+             }
+           }"""
+    )
+    assert len(kept["names"]) == 1
+    assert any(url.endswith("/kiosk") for url in kept["urls"])
+    assert any(".wasm" in url for url in kept["urls"])
+    no_signal(kiosk_phone)
+    page.reload()
+    expect(page.locator("[data-status]")).to_contain_text("Không có mạng")
+    page.get_by_role("button", name="Bật camera").click()
+    result(page).to_have_class(re.compile(r"\balready\b"), timeout=15_000)
+    assert page.locator("[data-kiosk]").get_attribute("data-reader") == "vendored"
+
 
 def test_kiosk_typed_numbers_offline_queue_and_revocation(
     live_server: Server,
