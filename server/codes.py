@@ -49,7 +49,7 @@ def normalize(raw: str) -> str | None:
 
 def event_id_of(code: str) -> int | None:
     """The event id a (normalized) code claims, before any check of its signature."""
-    if len(code) <= MAC_LENGTH or len(code) > MAC_LENGTH + 7:
+    if len(code) <= MAC_LENGTH or len(code) > MAC_LENGTH + 7 or code.startswith(CLUB_PREFIX):
         return None
     number = 0
     for ch in code[:-MAC_LENGTH]:
@@ -59,6 +59,38 @@ def event_id_of(code: str) -> int | None:
 
 def signature_matches(secret: str, code: str, event_id: int, starts_at: datetime, ends_at: datetime) -> bool:
     return hmac.compare_digest(code[-MAC_LENGTH:], _mac(secret, event_id, starts_at, ends_at))
+
+
+# A club's permanent code: "0", the club id in base32, 8 characters of HMAC over the club id alone (no time:
+# the poster stays on the wall all year). An event code never starts with 0 (its id has no leading zero),
+# so the two kinds cannot collide, and the MACs are over different messages.
+CLUB_PREFIX = "0"
+
+
+def _club_mac(secret: str, club_id: int) -> str:
+    digest = hmac.new(secret.encode(), f"club:{club_id}".encode(), hashlib.sha256).digest()
+    return _b32(int.from_bytes(digest[:5], "big"), MAC_LENGTH)
+
+
+def make_club_code(secret: str, club_id: int) -> str:
+    return CLUB_PREFIX + _b32(club_id) + _club_mac(secret, club_id)
+
+
+def is_club_code(code: str) -> bool:
+    """Whether a normalized code has the shape of a club code (before any check of its signature)."""
+    return code.startswith(CLUB_PREFIX) and MAC_LENGTH + 1 < len(code) <= MAC_LENGTH + 8
+
+
+def club_id_of(code: str, secret: str) -> int | None:
+    """The club a normalized club code opens, or None if it is not one or its signature is wrong."""
+    if not is_club_code(code):
+        return None
+    number = 0
+    for ch in code[1:-MAC_LENGTH]:
+        number = number * 32 + _DECODE[ch]
+    if not number or not hmac.compare_digest(code[-MAC_LENGTH:], _club_mac(secret, number)):
+        return None
+    return number
 
 
 def pretty(code: str) -> str:

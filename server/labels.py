@@ -12,6 +12,7 @@ from server.models import (
     Campaign,
     Channel,
     CheckInMode,
+    ClubType,
     EventStatus,
     EventType,
     Gender,
@@ -99,7 +100,25 @@ CHANNELS: dict[Channel, str] = {
     Channel.batch: N_("Sent later from a device"),
 }
 
+CLUB_TYPES: dict[ClubType, str] = {
+    ClubType.club: N_("Club"),
+    ClubType.talent_class: N_("Talent class"),
+    ClubType.interest_group: N_("Interest group"),
+}
+
+# Monday is 0, as in date.weekday().
+WEEKDAYS = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
+
 ALL: dict[type[StrEnum], dict[Any, str]] = {
+    ClubType: CLUB_TYPES,
     CheckInMode: CHECKIN_MODES,
     Channel: CHANNELS,
     VenueType: VENUE_TYPES,

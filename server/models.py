@@ -6,7 +6,7 @@ pages convert to the configured time zone at the edge.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, UniqueConstraint
@@ -102,6 +102,12 @@ class Channel(StrEnum):
 class CredentialKind(StrEnum):
     device = "device"  # the random token a resident's phone keeps (stored as its sha256)
     card = "card"  # a printed personal card's number
+
+
+class ClubType(StrEnum):
+    club = "club"  # câu lạc bộ
+    talent_class = "talent_class"  # lớp năng khiếu
+    interest_group = "interest_group"  # nhóm sở thích
 
 
 class CheckInMode(StrEnum):
@@ -210,9 +216,50 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class Club(SQLModel, table=True):
+    """A club, talent class or interest group meeting at a venue. Its schedule (weekdays, a local start
+    time, a duration, from and until dates) makes its sessions: ordinary events with `Event.club_id`."""
+
+    __tablename__ = "club"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    name: str = Field(max_length=200)
+    type: ClubType = Field(sa_column=_enum(ClubType))
+    leader_name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=2000)
+    active: bool = True
+    # The schedule: weekdays as digits 0-6 (Monday is 0), e.g. "6" for Sundays or "1,3"; empty means none.
+    weekdays: str = Field(default="", max_length=16)
+    start_time: time | None = None  # local wall-clock time (settings.tz)
+    duration_minutes: int = 90
+    schedule_from: date | None = None
+    schedule_until: date | None = None
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ClubMember(SQLModel, table=True):
+    """A participant on a club's roster (they gave consent when their profile was made)."""
+
+    __tablename__ = "club_member"
+    __table_args__ = (UniqueConstraint("club_id", "participant_id", name="uq_club_member"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    club_id: int = Field(foreign_key="club.id", index=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    joined_at: datetime = Field(default_factory=utcnow)
+    added_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
 class Event(SQLModel, table=True):
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_venue_starts", "venue_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_event_venue_starts", "venue_id", "starts_at"),
+        # One session per schedule slot: generating again never duplicates, moving one keeps its slot.
+        UniqueConstraint("club_id", "club_slot", name="uq_event_club_slot"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)
@@ -225,6 +272,10 @@ class Event(SQLModel, table=True):
     description: str = Field(default="", max_length=2000)
     status: EventStatus = Field(sa_column=_enum(EventStatus))
     checkin_mode: CheckInMode = Field(default=CheckInMode.poster, sa_column=_enum(CheckInMode))
+    # A club's session: the club, and the schedule slot (UTC start) it was generated for, which stays put
+    # when the session is moved, so the schedule does not bring the old time back.
+    club_id: int | None = Field(default=None, foreign_key="club.id", index=True)
+    club_slot: datetime | None = None
     created_by_id: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

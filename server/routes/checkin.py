@@ -12,8 +12,9 @@ from server import codes
 from server.config import Settings
 from server.deps import SessionDep, SettingsDep, TemplatesDep
 from server.errors import AppError, ErrorCode
-from server.models import AgeBand, Channel, Event, Gender, OrgUnit, UnitKind, Venue
-from server.services import checkin, identities, scans
+from server.models import AgeBand, Channel, Event, Gender, OrgUnit, UnitKind, Venue, utcnow
+from server.services import checkin, clubs, identities, scans
+from server.services.attempts import log_attempt
 from server.services.identities import Profile
 
 router = APIRouter(include_in_schema=False)
@@ -35,7 +36,14 @@ def enter_code(
 ) -> Response:
     """Where a typed code goes: on to its check-in page, or back with what was typed and "check the code"."""
     normalized = codes.normalize(code) if code else None
-    if normalized:
+    if normalized and codes.is_club_code(normalized):
+        try:
+            clubs.club_by_code(session, settings, normalized)
+        except AppError:
+            normalized = None
+        else:
+            return RedirectResponse(f"/c/{normalized}", status_code=303)
+    elif normalized:
         try:
             checkin.resolve_event(session, settings, None, normalized, None)
         except AppError:
@@ -55,7 +63,13 @@ def show_check_in(
     templates: TemplatesDep,
     t: Annotated[str, Query(max_length=16)] = "",
 ) -> Response:
-    """The page a poster's (or a screen's rotating) QR code opens."""
+    """The page a poster's (or a screen's rotating) QR code opens; a club's code opens its session now."""
+    normalized = codes.normalize(code)
+    if normalized and codes.is_club_code(normalized):
+        club_page = _club_session(request, session, settings, templates, normalized)
+        if isinstance(club_page, Response):
+            return club_page
+        code = club_page
     event, scan = scans.open_scan(session, settings, code, t or None)
     participant = identities.participant_for_device(session, request.cookies.get(DEVICE_COOKIE))
     earlier = checkin.existing_check_in(session, event.id or 0, participant.id or 0) if participant else None
@@ -119,6 +133,26 @@ def submit_check_in(
     context = _context(session, settings, event, code, scan)
     context.update(participant=result.participant, done=result.check_in, earlier=None)
     return _respond(request, templates, context, result.device_token or token)
+
+
+def _club_session(
+    request: Request, session: Session, settings: Settings, templates: TemplatesDep, code: str
+) -> Response | str:
+    """A club's year-round code: the code of the session open now, or a page naming the next session."""
+    now = utcnow()
+    try:
+        club = clubs.club_by_code(session, settings, code)
+    except AppError as error:
+        log_attempt(session, Channel.page, None, None, error.code.value, now)
+        raise
+    event = clubs.open_session(session, settings, club, now)
+    if event is not None:
+        return scans.code_for(event, settings)
+    venue = session.get(Venue, club.venue_id)
+    context = {"club": club, "venue": venue, "next_session": clubs.next_session(session, club, now)}
+    return templates.render(
+        request, "checkin/no_session.html", context, headers={"Cache-Control": "no-store"}
+    )
 
 
 def _reload_or_raise(request: Request, error: AppError) -> Response:

@@ -14,7 +14,18 @@ from server.config import Settings
 from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import FormError
 from server.i18n import gettext, pick_language
-from server.models import AgeBand, Campaign, CheckInMode, Event, EventType, Gender, OrgUnit, Staff, Venue
+from server.models import (
+    AgeBand,
+    Campaign,
+    CheckInMode,
+    Club,
+    Event,
+    EventType,
+    Gender,
+    OrgUnit,
+    Staff,
+    Venue,
+)
 from server.services import attendance, checkin, events, identities, scans
 
 router = APIRouter(prefix="/events", include_in_schema=False)
@@ -124,6 +135,7 @@ def show_context(
         "event": event,
         "venue": venue,
         "unit": unit,
+        "club": session.get(Club, event.club_id) if event.club_id else None,
         "link": scans.link_for(event, settings),
         "pretty_code": codes.pretty(code),
         "qr_svg": qr.render_svg(scans.link_for(event, settings)),
