@@ -15,10 +15,14 @@ from server.models import (
     CheckIn,
     CheckInAttempt,
     CheckInMode,
+    Club,
+    ClubMember,
+    ClubType,
     Credential,
     CredentialKind,
     Event,
     EventStatus,
+    EventType,
     Headcount,
     KioskDevice,
     Meta,
@@ -52,6 +56,7 @@ def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session,
     _check_check_ins(session, settings, events, check_ins)
     _check_open_and_upcoming(session, settings, events, check_ins)
     _check_kiosks(session)
+    _check_clubs(session, settings, events, check_ins)
 
     demo.wipe(session)
     assert not demo.has_data(session)
@@ -151,6 +156,38 @@ def _check_open_and_upcoming(
     for event in open_now:
         assert event_from_code(session, settings, code_for(event, settings), now=NOW).id == event.id
     upcoming = [e for e in events.values() if e.starts_at > NOW]
-    assert upcoming and all(e.starts_at < NOW + timedelta(days=22) for e in upcoming)
+    # Clubs' schedules make their sessions 8 weeks ahead; the other events are planned three weeks ahead.
+    assert upcoming and all(e.starts_at < NOW + timedelta(days=22) for e in upcoming if e.club_id is None)
+    assert all(e.starts_at <= NOW + timedelta(weeks=8) for e in upcoming)
     assert not {e.id for e in upcoming} & {c.event_id for c in check_ins}
-    assert all(e.expected_audience for e in events.values())
+    assert all(e.expected_audience for e in events.values() if e.club_id is None)
+
+
+def _check_clubs(
+    session: Session, settings: Settings, events: dict[int | None, Event], check_ins: list[CheckIn]
+) -> None:
+    all_clubs = session.exec(select(Club).order_by(col(Club.id))).all()
+    assert len(all_clubs) >= 2 and {c.type for c in all_clubs} == set(ClubType)
+    came = Counter(events[c.event_id].club_id for c in check_ins)
+    for club in all_clubs:
+        sessions = [e for e in events.values() if e.club_id == club.id]
+        assert all(e.type == EventType.club_session and e.club_slot for e in sessions)
+        assert len({e.club_slot for e in sessions}) == len(sessions), "one session per slot"
+        past = [e for e in sessions if e.ends_at < NOW]
+        assert 50 <= len(past) <= 54, "weekly for the past year"
+        assert any(NOW < e.starts_at <= NOW + timedelta(weeks=8) for e in sessions), "and ahead"
+        assert came[club.id] > 0
+        months = {
+            events[c.event_id].starts_at.astimezone(settings.tz).strftime("%Y-%m")
+            for c in check_ins
+            if events[c.event_id].club_id == club.id
+        }
+        members = session.exec(select(ClubMember).where(ClubMember.club_id == club.id)).all()
+        assert members, club.name
+        if club.name == "CLB Hát sli, lượn":
+            assert len(months) <= 4, "meets in only a few months"
+        if club.name == "CLB Hát then - đàn tính":
+            assert len(months) >= 11, "meets in most months"
+    first = all_clubs[0]
+    moved = [e for e in events.values() if e.club_id == first.id and e.club_slot != e.starts_at]
+    assert len(moved) == 1 and moved[0].starts_at - moved[0].club_slot == timedelta(days=1)

@@ -16,6 +16,9 @@ from server.models import (
     AgeBand,
     ApiToken,
     CheckIn,
+    Club,
+    ClubMember,
+    ClubType,
     Event,
     Gender,
     KioskDevice,
@@ -30,6 +33,7 @@ from server.routes import (
     api_kiosk,
     api_people,
     checkin,
+    clubs,
     desk,
     events,
     kiosks,
@@ -38,6 +42,7 @@ from server.routes import (
     reports,
     staff,
 )
+from server.services import clubs as club_service
 from server.services import identities
 from server.services import kiosks as kiosk_devices
 from server.services.identities import Profile
@@ -64,7 +69,7 @@ VALID_FORM = {
     "start_time": "08:00",
     "end_time": "09:00",
 }
-ROUTERS = (api, api_kiosk, api_people, checkin, desk, events, kiosks, pages, places, reports, staff)
+ROUTERS = (api, api_kiosk, api_people, checkin, clubs, desk, events, kiosks, pages, places, reports, staff)
 # Routes anyone may use: the resident's check-in, the start page, login, language, health, the API's docs.
 PUBLIC = {
     ("GET", "/"),
@@ -101,6 +106,8 @@ ORGANIZER_OPEN = {
     ("GET", "/api/v1/participants"),
     ("POST", "/api/v1/participants"),  # registering someone new; a card at a venue out of scope: 403
     ("GET", "/kiosks"),
+    ("GET", "/clubs"),  # only the clubs in scope (tests/test_clubs.py)
+    ("POST", "/clubs"),  # a club at a venue out of scope: 403 (tests/test_clubs.py)
     ("POST", "/kiosks"),  # enrolling at a venue out of scope is refused in the form (tests/test_kiosks.py)
 }
 
@@ -146,7 +153,11 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
     neighbour = Profile(AgeBand.from_60, Gender.female, home_unit_id=tree["other"].id, consent=True)
     (their_card,) = identities.issue_cards(session, settings, other_staff, theirs, [neighbour])
     their_kiosk, _code = kiosk_devices.enrol_device(session, other_staff, theirs.id, "theirs", utcnow())
+    their_club = club_service.create_club(
+        session, other_staff, club_service.ClubInput("CLB Hát then", ClubType.club, theirs.id or 0)
+    )
     ids = {
+        "club_id": their_club.id or 0,
         "participant_id": their_card.participant_id,
         "card_id": their_card.id or 0,
         "default": their_event.id or 0,
@@ -162,7 +173,8 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
 
 def _snapshot(session: Session) -> tuple[int, ...]:
     return tuple(
-        count_rows(session, model) for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken, KioskDevice)
+        count_rows(session, model)
+        for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken, KioskDevice, Club, ClubMember)
     )
 
 

@@ -1,5 +1,6 @@
 """Demo data: the six communes of the former Văn Quan district with made-up villages, venues of every type,
-two years of events and a few thousand check-ins, all made through the same services as real data.
+two years of events, a year of weekly club sessions and a few thousand check-ins, all made through the same
+services as real data.
 
 The data set is the same for the same seed and `now`; only the staff passwords are random (`secrets`).
 """
@@ -12,14 +13,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from server.config import Settings
 from server.models import (
     AgeBand,
     Campaign,
     Channel,
+    CheckIn,
     CheckInMode,
+    Club,
+    ClubType,
     Event,
     EventType,
     Gender,
@@ -32,9 +36,10 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import identities, kiosks, places
+from server.services import clubs, identities, kiosks, places
 from server.services.checkin import CheckInRequest, Identity, check_in
-from server.services.events import EventInput, cancel_event, create_event
+from server.services.clubs import ClubInput, ScheduleInput
+from server.services.events import EventInput, cancel_event, create_event, update_event
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.identities import Profile
 from server.services.scans import code_for
@@ -77,14 +82,18 @@ WALK_IN_AGES = dict(zip(AgeBand, (25, 30, 8, 3, 9, 25), strict=True))
 # Attendance by month: Tết (February) and the school summer are quiet, April and October busy.
 MONTH_FACTOR = {1: 0.9, 2: 0.45, 4: 1.3, 6: 0.75, 7: 0.6, 8: 0.7, 10: 1.3}
 SCHOOL_MONTHS = (1, 3, 4, 5, 9, 10, 11, 12)
-# Clubs: title, members' ages, meets at the commune culture-sport centre?, every n days, local hour, weekday
+ELDERS = (AgeBand.from_60, AgeBand.from_25)
+# Clubs: name, kind, leader, members' ages, meets at the commune culture-sport centre?, weekday (Monday 0),
+# local hour, and the months it really meets in (None: every month; the others' sessions have nobody).
 CLUBS = (
-    ("CLB Hát then - đàn tính", ADULTS, True, 7, 19.5, 2),
-    ("CLB Đọc sách thiếu nhi", PUPILS, False, 7, 15.0, 6),
-    ("CLB Hát sli, lượn", ADULTS, False, 14, 19.5, 4),
-    ("CLB Dưỡng sinh người cao tuổi", (AgeBand.from_60, AgeBand.from_25), False, 14, 6.5, 1),
-    ("CLB Văn nghệ thôn", ALL, False, 14, 19.5, 5),
+    ("CLB Hát then - đàn tính", ClubType.club, "Hoàng Văn Sơn", ADULTS, True, 2, 19.5, None),
+    ("CLB Đọc sách thiếu nhi", ClubType.club, "Nông Thị Mai", PUPILS, False, 6, 15.0, None),
+    ("CLB Hát sli, lượn", ClubType.interest_group, "Lương Văn Bình", ADULTS, False, 4, 19.5, (4, 10, 11)),
+    ("CLB Dưỡng sinh người cao tuổi", ClubType.interest_group, "Vi Thị Hoa", ELDERS, False, 1, 6.5, None),
+    ("Lớp năng khiếu múa dân tộc", ClubType.talent_class, "Hà Thị Thu", ALL, False, 5, 19.5,
+     (1, 3, 4, 5, 9, 10, 11, 12)),
 )
+CLUB_YEAR = timedelta(days=365)  # clubs have met weekly for the past year
 C, T, V = Campaign, EventType, VenueType
 # Every year: (month, day, local hour, hours, campaign, event type), title, venue type, venues, ages, expected
 CALENDAR = (
@@ -155,6 +164,8 @@ class _Plan:
     campaign: Campaign = Campaign.none
     roster: list[_Person] | None = None  # club members
     cancelled: bool = False
+    event: Event | None = None  # a club's session, already made by its schedule
+    quiet: bool = False  # nobody came (a club that does not meet every month)
 
     @property
     def ends_at(self) -> datetime:
@@ -174,6 +185,7 @@ class _World:
     people: list[_Person] = field(default_factory=list)
     # Regulars without a phone (the elderly, pupils) who hold a personal card: commune id -> (card, ages)
     cards: dict[int, list[tuple[str, AgeBand]]] = field(default_factory=dict)
+    clubs: list[tuple[Club, Staff]] = field(default_factory=list)
 
 
 def has_data(session: Session) -> bool:
@@ -204,8 +216,9 @@ def build(
             token = f"demo{w.rng.getrandbits(120):030x}"
             w.people.append(_Person(token, _profile(w, commune.id or 0, PHONE_AGES), commune.id or 0))
     _cards(session, settings, w)
-    for plan in _plans(w):
+    for plan in _plans(session, settings, w):
         _hold(session, settings, w, plan)
+    _club_rosters(session, w)
     _kiosks(session, w)
     session.merge(Meta(key="demo", value="1"))
     session.commit()
@@ -325,37 +338,70 @@ def _of_type(w: _World, kind: VenueType) -> list[Venue]:
     return [venue for venue in w.venues if venue.type == kind]
 
 
-def _plans(w: _World) -> list[_Plan]:
+def _plans(session: Session, settings: Settings, w: _World) -> list[_Plan]:
     first = (w.now - timedelta(days=730)).astimezone(w.tz).date()
     last = (w.now + timedelta(days=21)).astimezone(w.tz).date()
-    plans = _club_plans(w, first, last) + _calendar_plans(w, first.year, last.year) + _today_plans(w)
+    plans = _club_plans(session, settings, w) + _calendar_plans(w, first.year, last.year) + _today_plans(w)
     plans = [p for p in plans if first <= p.starts_at.astimezone(w.tz).date() <= last]
-    for plan in w.rng.sample([p for p in plans if p.roster and p.ends_at < w.now], 2):
+    for plan in w.rng.sample([p for p in plans if p.roster and not p.quiet and p.ends_at < w.now], 2):
         plan.cancelled = True  # called off (a storm, a funeral in the village): no check-ins
     return sorted(plans, key=lambda p: p.starts_at)
 
 
-def _club_plans(w: _World, first: date, last: date) -> list[_Plan]:
+def _club_plans(session: Session, settings: Settings, w: _World) -> list[_Plan]:
+    """Clubs made and scheduled a year ago by their commune's organizer; the schedule made their weekly
+    sessions (services/clubs.py) for the past year and the next 8 weeks."""
     plans = []
     houses = _of_type(w, VenueType.village_cultural_house)
     centres = _of_type(w, VenueType.culture_sport_centre)
-    for title, ages, at_centre, every, hour, weekday in CLUBS:
+    since = w.now - CLUB_YEAR
+    for name, kind, leader, ages, at_centre, weekday, hour, months in CLUBS:
         options = centres if at_centre else houses
         venue = options.pop(w.rng.randrange(len(options)))
         commune_id = w.commune_of[venue.id or 0]
+        organizer = w.staff[commune_id]
         members = [p for p in w.people if p.commune_id == commune_id and p.profile.age_band in ages]
         roster = w.rng.sample(members, min(len(members), w.rng.randint(8, 14)))
-        session_title = f"{title}: sinh hoạt định kỳ"
-        day = first + timedelta(days=(weekday - first.weekday()) % 7)
-        while day <= last:
-            if day.month != 2 or w.rng.random() < 0.5:  # half the sessions are off around Tết
-                start = _at(w, day, hour)
-                plan = _Plan(
-                    venue, session_title, T.club_session, start, 1.5, ages, len(roster), roster=roster
-                )
-                plans.append(plan)
-            day += timedelta(days=every)
+        club = clubs.create_club(session, organizer, ClubInput(name, kind, venue.id or 0, leader), now=since)
+        start = time(int(hour), round(hour % 1 * 60))
+        schedule = ScheduleInput((weekday,), start, 90, since.astimezone(w.tz).date())
+        clubs.set_schedule(session, organizer, club, schedule, now=since)
+        w.clubs.append((club, organizer))
+        made = clubs.generate_sessions(
+            session, club, since=since, now=w.now, settings=settings, staff=organizer
+        )
+        for event in made:
+            month = event.starts_at.astimezone(w.tz).month
+            # Half the sessions around Tết have nobody; some clubs only meet in a few months of the year.
+            quiet = (months is not None and month not in months) or (month == 2 and w.rng.random() < 0.5)
+            plan = _Plan(
+                venue, club.name, T.club_session, event.starts_at, 1.5, ages, len(roster), roster=roster
+            )
+            plan.event, plan.quiet = event, quiet
+            plans.append(plan)
     return plans
+
+
+def _club_rosters(session: Session, w: _World) -> None:
+    """Who came to a club at least twice is on its roster; the next session of the first club moved a day."""
+    for club, organizer in w.clubs:
+        counts = session.exec(
+            select(CheckIn.participant_id, func.count())
+            .join(Event, col(Event.id) == CheckIn.event_id)
+            .where(Event.club_id == club.id)
+            .group_by(col(CheckIn.participant_id))
+        ).all()
+        for participant_id, visits in sorted(counts):
+            if visits >= 2:
+                clubs.add_member(session, organizer, club, participant_id, now=club.created_at)
+    club, organizer = w.clubs[0]
+    upcoming = clubs.next_session(session, club, w.now + timedelta(days=7))
+    if upcoming is not None:  # the cultural house is busy that evening: one session moves to the next day
+        moved = upcoming.starts_at + timedelta(days=1)
+        data = EventInput(
+            upcoming.title, upcoming.type, upcoming.venue_id, moved, moved + timedelta(minutes=90)
+        )
+        update_event(session, organizer, upcoming, data, now=w.now)
 
 
 def _calendar_plans(w: _World, first_year: int, last_year: int) -> list[_Plan]:
@@ -395,14 +441,17 @@ def _hold(session: Session, settings: Settings, w: _World, plan: _Plan) -> None:
     data = EventInput(
         plan.title, plan.type, plan.venue.id or 0, plan.starts_at, plan.ends_at, plan.campaign, plan.expected
     )
-    event = create_event(session, organizer, data, now=min(plan.starts_at - timedelta(days=7), w.now))
+    if plan.event is not None:
+        event = plan.event
+    else:
+        event = create_event(session, organizer, data, now=min(plan.starts_at - timedelta(days=7), w.now))
     if plan.title == TODAY[0][1]:
         event.checkin_mode = CheckInMode.both  # the screen at the entrance shows a rotating code too
         session.add(event)
         session.commit()
     if plan.cancelled:
         cancel_event(session, event, now=min(plan.starts_at - timedelta(hours=6), w.now))
-    if plan.cancelled or plan.starts_at >= w.now:
+    if plan.cancelled or plan.quiet or plan.starts_at >= w.now:
         return
     turnout = w.rng.uniform(0.3, 0.65) if plan.roster else w.rng.uniform(0.35, 0.7)
     elapsed = min(1.0, (w.now - plan.starts_at) / (plan.ends_at - plan.starts_at))
