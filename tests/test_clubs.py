@@ -13,7 +13,10 @@ from sqlmodel import Session, col, select
 
 from server import codes
 from server.config import Settings
+from server.errors import AppError, ErrorCode
 from server.models import (
+    AgeBand,
+    Channel,
     CheckIn,
     Club,
     ClubMember,
@@ -21,12 +24,15 @@ from server.models import (
     Event,
     EventStatus,
     EventType,
+    Gender,
     Role,
     Staff,
     Venue,
 )
 from server.services import attendance, clubs, events
+from server.services.checkin import CheckInRequest, Identity, check_in
 from server.services.clubs import ClubInput, ScheduleInput
+from server.services.identities import Profile
 from tests.factories import (
     count_rows,
     login,
@@ -340,3 +346,28 @@ def test_poster_renders_and_its_qr_decodes_to_the_club_link(
     for x0, y0, x1, y1 in re.findall(r"M(\d+),(\d+)H(\d+)V(\d+)H\d+z", path.attrib["d"]):
         image.paste(0, (int(x0) * 8, int(y0) * 8, int(x1) * 8, int(y1) * 8))
     assert [r.text for r in zxingcpp.read_barcodes(image)] == [clubs.link_for(w["club"], settings)]
+
+
+def test_offline_scan_of_the_club_code_counts_for_the_session_open_then(
+    session: Session, settings: Settings
+) -> None:
+    w = _world(session)
+    held = _session_now(
+        session, w["club"], starts_at=NOW - timedelta(hours=1), club_slot=NOW - timedelta(hours=1)
+    )
+    code = clubs.code_for(w["club"], settings)
+    profile = Profile(AgeBand.from_25, Gender.female, consent=True)
+
+    def send(key: str, scanned: datetime) -> CheckIn:
+        identity = Identity(device_token=f"phone-{key}-0123456789abcdef", profile=profile)
+        request = CheckInRequest(Channel.batch, key, identity, code=code, claimed_at=scanned)
+        return check_in(session, settings, request, now=NOW + timedelta(hours=5)).check_in
+
+    assert send("offline-0001", NOW - timedelta(minutes=20)).event_id == held.id
+    try:
+        send("offline-0002", NOW + timedelta(days=2))
+    except AppError as error:
+        assert error.code == ErrorCode.code_expired
+    else:
+        raise AssertionError("a scan with no session open is refused")
+    assert count_rows(session, CheckIn) == 1

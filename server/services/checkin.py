@@ -24,7 +24,7 @@ import hmac
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +49,7 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import attempts, identities, scans
+from server.services import attempts, clubs, identities, scans
 from server.services.identities import Profile
 
 # A device clock may run a little fast; a scan "from the future" beyond this is refused.
@@ -126,6 +126,7 @@ def check_in(
     try:
         if not valid_key(request.key):
             raise AppError(ErrorCode.invalid_key)
+        request = _club_session_request(session, settings, request, now)
         try:
             event = start_write(session, settings, request.event_id, request.code, staff, venue_id=venue_id)
             result = _check_in(session, settings, request, event, staff, now, cards_only)
@@ -164,6 +165,21 @@ def check_in(
             check_in_id=result.check_in.id,
         )
     return result
+
+
+def _club_session_request(
+    session: Session, settings: Settings, request: CheckInRequest, now: datetime
+) -> CheckInRequest:
+    """A club's year-round code names the club's session that was open when the scan was made: a phone
+    that scanned the club's poster with no signal sends that code later with its scan time."""
+    code = codes.normalize(request.code or "")
+    if not code or not codes.is_club_code(code):
+        return request
+    club = clubs.club_by_code(session, settings, code)
+    event = clubs.open_session(session, settings, club, request.claimed_at or now)
+    if event is None:
+        raise AppError(ErrorCode.code_expired)
+    return replace(request, code=scans.code_for(event, settings))
 
 
 def start_write(
