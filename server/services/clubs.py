@@ -448,7 +448,7 @@ class SessionRow:
 
 
 def list_sessions(
-    session: Session, club: Club, *, now: datetime | None = None, past_limit: int = 20
+    session: Session, club: Club, *, now: datetime | None = None, past_limit: int = 12
 ) -> tuple[list[SessionRow], list[SessionRow]]:
     """The club's upcoming sessions (soonest first) and its latest past ones, with attendance."""
     now = now or utcnow()
