@@ -440,6 +440,8 @@ def test_kiosks_page_enrols_and_shows_the_pairing_code(
     login(client, scene.organizer)
     page = client.get("/kiosks")
     assert page.status_code == 200 and scene.venue.name in page.text and 'action="/kiosks"' in page.text
+    # The name field's hint is an attribute of its own, not escaped into the tag's text.
+    assert 'placeholder="Máy ở cửa thư viện" maxlength="60"' in client.get("/kiosks").text
     response = client.post("/kiosks", data={"venue_id": str(scene.venue.id), "name": "Máy cửa"})
     assert response.status_code == 200
     shown = re.search(r'class="pairing-code">(\d{4}) (\d{4})<', response.text)
