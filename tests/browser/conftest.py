@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from server.config import Settings
-from tests.browser.support import SCREENSHOTS, Server, free_port, running_server
+from tests.browser.support import SCREENSHOTS, Cable, Server, free_port, running_server
 
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"  # the one tests/conftest.py uses
 CHROMIUM = "/usr/bin/chromium"
@@ -48,10 +48,24 @@ def settings(database_url: str, tmp_path: Path, server_port: int) -> Settings:
 
 
 @pytest.fixture
-def live_server(settings: Settings, server_port: int, tmp_path: Path) -> Iterator[Server]:
-    with running_server(settings, server_port, tmp_path / "server.log") as server:
-        assert server.base_url == settings.base_url
-        yield server
+def app_port() -> int:
+    """The port the app listens on; the browser only knows the base URL's, which is the cable's."""
+    return free_port()
+
+
+@pytest.fixture
+def cable(server_port: int, app_port: int) -> Iterator[Cable]:
+    """The network between the browser and the app, which a test can cut (tests/browser/support.py)."""
+    line = Cable(server_port, app_port)
+    yield line
+    line.cut()
+
+
+@pytest.fixture
+def live_server(settings: Settings, app_port: int, tmp_path: Path, cable: Cable) -> Iterator[Server]:
+    """The app, reached by the browser through the cable at the base URL in every link it makes."""
+    with running_server(settings, app_port, tmp_path / "server.log") as server:
+        yield Server(server.process, settings.base_url, server.log_path)
 
 
 @pytest.fixture(scope="session")

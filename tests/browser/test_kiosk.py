@@ -26,7 +26,7 @@ from server.models import Channel, CheckIn, Participant, Role, Staff, Venue
 from server.services import identities
 from tests.browser.camera import camera_args, card_photos, frame_of, write_video
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.support import Server
+from tests.browser.support import Cable, Server
 from tests.browser.test_offline import back_online, controlled, no_signal
 from tests.browser.test_organizer_phone import log_in
 from tests.factories import make_event, make_participant, make_staff, make_tree, make_venue
@@ -148,6 +148,7 @@ def test_kiosk_pairs_by_qr_reads_cards_from_the_camera_and_knows_a_card_twice(
     session: Session,
     site: Site,
     shoot: Any,
+    cable: Cable,
 ) -> None:
     _, link = pairing_link(phone, live_server, site)
     page = open_kiosk(kiosk_phone, link, site)
@@ -178,7 +179,7 @@ def test_kiosk_pairs_by_qr_reads_cards_from_the_camera_and_knows_a_card_twice(
     assert len(kept["names"]) == 1
     assert any(url.endswith("/kiosk") for url in kept["urls"])
     assert any(".wasm" in url for url in kept["urls"])
-    no_signal(kiosk_phone)
+    no_signal(kiosk_phone, cable)
     page.reload()
     expect(page.locator("[data-status]")).to_contain_text("Không có mạng")
     page.get_by_role("button", name="Bật camera").click()
@@ -193,6 +194,7 @@ def test_kiosk_typed_numbers_offline_queue_and_revocation(
     session: Session,
     site: Site,
     shoot: Any,
+    cable: Cable,
 ) -> None:
     staff_page, link = pairing_link(phone, live_server, site)
     page = open_kiosk(kiosk_phone, link, site)
@@ -210,7 +212,7 @@ def test_kiosk_typed_numbers_offline_queue_and_revocation(
     result(page).to_contain_text("Số thẻ không hợp lệ")
 
     # No signal: the page still opens, with the day's events, and a card is saved to be judged later.
-    no_signal(kiosk_phone)
+    no_signal(kiosk_phone, cable)
     page.reload()
     expect(page.locator("[data-status]")).to_contain_text("Không có mạng")
     expect(page.locator("[data-event] option:checked")).to_contain_text("Câu lạc bộ đọc sách")
@@ -223,7 +225,7 @@ def test_kiosk_typed_numbers_offline_queue_and_revocation(
     # The same card again, offline: this kiosk knows it already.
     type_card(page, site.cards["late"])
     result(page).to_have_class(re.compile(r"\balready\b"))
-    back_online(kiosk_phone, page)
+    back_online(kiosk_phone, page, cable)
     result(page).to_have_class(re.compile(r"\baccepted\b"))
     expect(page.locator("[data-outbox-counts]").first).to_contain_text("Đang chờ gửi: 0")
     assert kiosk_check_ins(session, site) == {site.named.id: 1, site.late.id: 1}

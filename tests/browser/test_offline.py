@@ -3,9 +3,11 @@ never does, a new worker deployed while items wait, the outbox on the organizer'
 phone, Background Sync and the page sending the same item at once. Every test runs on SQLite and, with
 TEST_DATABASE_URL, on PostgreSQL.
 
-Playwright's offline switch does not cover the service worker's own requests, so "no signal" is also a
-route that fails every request (routes do cover the worker in Chromium); and it does not fire the `online`
-event, so the tests dispatch it.
+"No signal" cuts the cable between the browser and the app (tests/browser/support.py: the browser reaches
+the app only through it), so nothing gets through, the service worker's requests included. Playwright's
+offline switch does not cover the worker, and its routes missed a worker's first request as it started (a
+Background Sync sent a check-in "with no signal" once in CI); both are still set, so the pages learn of it at
+once. Playwright does not fire the `online` event either, so the tests dispatch it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from server.models import Channel, CheckIn, CheckInAttempt, Headcount, Role
 from server.services import identities, scans
 from server.templating import asset_url
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.support import Server, copy_of_the_app, running_server
+from tests.browser.support import Cable, Server, copy_of_the_app, running_server
 from tests.browser.test_organizer_phone import log_in
 from tests.factories import count_rows, make_event, make_participant, make_staff, make_tree, make_venue
 
@@ -87,18 +89,21 @@ def counts(page: Page) -> Any:
 ANYTHING = re.compile(r".*")
 
 
-def no_signal(context: BrowserContext) -> None:
+def no_signal(context: BrowserContext, cable: Cable) -> None:
+    """No signal: the cable is cut (for the worker too), and the pages know it at once."""
+    cable.cut()
     context.set_offline(True)
     context.route(ANYTHING, lambda route: route.abort("internetdisconnected"))
 
 
-def signal_returns(context: BrowserContext) -> None:
+def signal_returns(context: BrowserContext, cable: Cable) -> None:
     context.unroute(ANYTHING)
     context.set_offline(False)
+    cable.mend()
 
 
-def back_online(context: BrowserContext, page: Page) -> None:
-    signal_returns(context)
+def back_online(context: BrowserContext, page: Page, cable: Cable) -> None:
+    signal_returns(context, cable)
     page.evaluate("window.dispatchEvent(new Event('online'))")
 
 
@@ -134,13 +139,17 @@ def test_the_app_is_installable_from_the_organizers_and_the_residents_pages(
 
 
 def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_sync_both_send(
-    live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
+    live_server: Server,
+    app_phone: BrowserContext,
+    session: Session,
+    settings: Settings,
+    cable: Cable,
 ) -> None:
     page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
     holder = make_participant(session, name="Hoàng Thị Lan")
     card = identities.issue_card(session, settings, organizer, holder, venue)
 
-    no_signal(app_phone)
+    no_signal(app_phone, cable)
     page.get_by_role("button", name=PLUS).tap()
     page.get_by_role("button", name=PLUS).tap()
     page.get_by_label("Số thẻ", exact=True).fill(card.lookup)
@@ -166,7 +175,7 @@ def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_s
             route.continue_()
 
     app_phone.route(re.compile(r".*/api/v1/checkins/batch$"), hold)
-    back_online(app_phone, page)
+    back_online(app_phone, page, cable)
     cdp = app_phone.new_cdp_session(page)
     registrations: list[dict[str, Any]] = []
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
@@ -252,8 +261,9 @@ def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
     app_phone: BrowserContext,
     session: Session,
     settings: Settings,
-    server_port: int,
+    app_port: int,
     tmp_path: Path,
+    cable: Cable,
 ) -> None:
     page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
     holder = make_participant(session, name="Hoàng Thị Lan")
@@ -262,7 +272,7 @@ def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
     assert controlled_by(page, old) == old
     assert f"shell-{old}" in cache_names(page)
 
-    no_signal(app_phone)
+    no_signal(app_phone, cable)
     page.get_by_role("button", name=PLUS).tap()
     page.get_by_role("button", name=PLUS).tap()
     page.get_by_label("Số thẻ", exact=True).fill(card.lookup)
@@ -274,13 +284,13 @@ def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
     with (source / "static/js/outbox.js").open("a") as script:
         script.write("/* the next version */\n")
     live_server.stop()
-    with running_server(settings, server_port, tmp_path / "next.log", source=source) as next_server:
+    with running_server(settings, app_port, tmp_path / "next.log", source=source) as next_server:
         new = served_version(next_server)
         assert new != old
         # Until the new worker has taken over, what is sent fails as with no signal: the three items must
         # come through the update still waiting, not be sent by chance before it.
         app_phone.route(BATCH, lambda route: route.abort("internetdisconnected"))
-        signal_returns(app_phone)
+        signal_returns(app_phone, cable)
         page.reload()
         assert controlled_by(page, new) == new, "the new worker took over"
         names = cache_names(page)
@@ -366,7 +376,11 @@ def test_the_worker_keeps_the_pages_opened_but_never_a_post_the_api_or_a_fragmen
 
 
 def test_a_returning_resident_checks_in_with_no_signal(
-    live_server: Server, app_phone: BrowserContext, session: Session, settings: Settings
+    live_server: Server,
+    app_phone: BrowserContext,
+    session: Session,
+    settings: Settings,
+    cable: Cable,
 ) -> None:
     tree = make_tree(session)
     venue = make_venue(session, tree["village"])
@@ -380,14 +394,14 @@ def test_a_returning_resident_checks_in_with_no_signal(
     expect(page.get_by_role("heading", name="Bạn đã điểm danh thành công!")).to_be_visible()
     controlled(page)
 
-    no_signal(app_phone)
+    no_signal(app_phone, cable)
     page.goto(scans.link_for(later, settings))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Không có sóng")
     page.get_by_role("button", name="Điểm danh").tap()
     expect(page.locator("[data-result]")).to_contain_text("Đã lưu trên điện thoại")
     assert count_rows(session, CheckIn) == 1
 
-    back_online(app_phone, page)
+    back_online(app_phone, page, cable)
     expect(page.locator("[data-result]")).to_contain_text("Đã gửi: bạn đã điểm danh lúc")
     rows = session.exec(select(CheckIn).order_by(col(CheckIn.id))).all()
     assert [(r.event_id, r.channel) for r in rows] == [(first.id, Channel.page), (later.id, Channel.batch)]
@@ -513,3 +527,18 @@ def test_outbox_calls_during_a_round_share_one_follow_up_round_that_starts_after
     assert outcome["shared"] == [{"rounds": 2, "t": both}] * 3, "three callers, one follow-up (with b in it)"
     assert outcome["later"] == {"rounds": 3, "t": both}, "a call during the follow-up gets a round of its own"
     assert outcome["rounds"] == [1, 2, 2]
+
+
+def test_the_cable_takes_the_signal_away_from_everyone_and_gives_it_back(
+    live_server: Server, cable: Cable
+) -> None:
+    """What "no signal" means in these tests: nothing reaches the app, not only the pages' requests."""
+    health = f"{live_server.base_url}/healthz"
+    with urllib.request.urlopen(health, timeout=5) as before:
+        assert before.status == 200
+    cable.cut()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(health, timeout=5)
+    cable.mend()
+    with urllib.request.urlopen(health, timeout=5) as after:
+        assert after.status == 200
