@@ -18,6 +18,7 @@ from server.models import (
     AgeBand,
     Channel,
     CheckIn,
+    CheckInAttempt,
     Club,
     ClubMember,
     ClubType,
@@ -312,6 +313,9 @@ def test_forged_or_closed_club_code_is_refused(
     code = clubs.code_for(w["club"], settings)
     forged = code[:-1] + ("0" if code[-1] != "0" else "1")
     assert client.get(f"/c/{forged}").status_code == 404
+    # Logged like every refused scan, so the organizer and the office can see it.
+    refused = session.exec(select(CheckInAttempt).where(CheckInAttempt.outcome == "code_invalid")).all()
+    assert [(a.channel, a.event_id) for a in refused] == [(Channel.page, None)]
     other = codes.CLUB_PREFIX + codes.ALPHABET[(w["club"].id or 0) + 1] + code[-codes.MAC_LENGTH :]
     assert client.get(f"/c/{other}").status_code == 404
     typed = client.get("/c", params={"code": forged})

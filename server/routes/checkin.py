@@ -14,7 +14,6 @@ from server.deps import SessionDep, SettingsDep, TemplatesDep
 from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Channel, Event, Gender, OrgUnit, UnitKind, Venue, utcnow
 from server.services import checkin, clubs, identities, scans
-from server.services.attempts import log_attempt
 from server.services.identities import Profile
 
 router = APIRouter(include_in_schema=False)
@@ -140,12 +139,7 @@ def _club_session(
 ) -> Response | str:
     """A club's year-round code: the code of the session open now, or a page naming the next session."""
     now = utcnow()
-    try:
-        club = clubs.club_by_code(session, settings, code)
-    except AppError as error:
-        log_attempt(session, Channel.page, None, None, error.code.value, now)
-        raise
-    event = clubs.open_session(session, settings, club, now)
+    club, event = clubs.scan_club(session, settings, code, now)
     if event is not None:
         return scans.code_for(event, settings)
     venue = session.get(Venue, club.venue_id)

@@ -24,6 +24,7 @@ from server.config import Settings
 from server.errors import N_, AppError, ErrorCode, FormError
 from server.models import (
     Campaign,
+    Channel,
     CheckIn,
     Club,
     ClubMember,
@@ -38,7 +39,8 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import counting, scans
+from server.services import counting, events, scans
+from server.services.attempts import log_attempt
 from server.services.identities import participant_scope_clause
 
 logger = logging.getLogger(__name__)
@@ -103,20 +105,11 @@ def _club_errors(data: ClubInput) -> dict[str, str]:
     return errors
 
 
-def _usable_venue(session: Session, staff: Staff, venue_id: int) -> Venue:
-    venue = session.get(Venue, venue_id) if venue_id else None
-    if venue is None or not venue.active:
-        raise FormError({"venue_id": N_("Choose a venue.")})
-    if not can_use_venue(session, staff, venue):
-        raise AppError(ErrorCode.forbidden)
-    return venue
-
-
 def create_club(session: Session, staff: Staff, data: ClubInput, *, now: datetime | None = None) -> Club:
     errors = _club_errors(data)
     if errors:
         raise FormError(errors)
-    _usable_venue(session, staff, data.venue_id)
+    events.usable_venue(session, staff, data.venue_id)
     now = now or utcnow()
     club = Club(
         venue_id=data.venue_id,
@@ -148,7 +141,7 @@ def update_club(
     errors = _club_errors(data)
     if errors:
         raise FormError(errors)
-    _usable_venue(session, staff, data.venue_id)
+    events.usable_venue(session, staff, data.venue_id)
     club.name, club.type, club.venue_id = data.name.strip(), data.type, data.venue_id
     club.leader_name, club.description = data.leader_name.strip(), data.description.strip()
     club.active = active
@@ -484,6 +477,19 @@ def code_for(club: Club, settings: Settings) -> str:
 def link_for(club: Club, settings: Settings) -> str:
     """The link on the club's year-round poster: `BASE_URL/c/<club code>`."""
     return f"{settings.base_url}/c/{code_for(club, settings)}"
+
+
+def scan_club(
+    session: Session, settings: Settings, raw_code: str, now: datetime
+) -> tuple[Club, Event | None]:
+    """A phone opened a club's year-round code: the club, and its session open now (None: none is). A
+    refused code is logged like every other refused scan."""
+    try:
+        club = club_by_code(session, settings, raw_code)
+    except AppError as error:
+        log_attempt(session, Channel.page, None, None, error.code.value, now)
+        raise
+    return club, open_session(session, settings, club, now)
 
 
 def club_by_code(session: Session, settings: Settings, raw_code: str) -> Club:

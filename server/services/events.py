@@ -101,8 +101,9 @@ def parse_form(form: Mapping[str, str], tz: ZoneInfo) -> EventInput:
     return data
 
 
-def _usable_venue(session: Session, staff: Staff, venue_id: int) -> Venue:
-    venue = session.get(Venue, venue_id)
+def usable_venue(session: Session, staff: Staff, venue_id: int) -> Venue:
+    """The active venue a form names, if the staff member may use it (events and clubs both ask)."""
+    venue = session.get(Venue, venue_id) if venue_id else None
     if venue is None or not venue.active:
         raise FormError({"venue_id": N_("Choose a venue.")})
     if not can_use_venue(session, staff, venue):
@@ -112,7 +113,7 @@ def _usable_venue(session: Session, staff: Staff, venue_id: int) -> Venue:
 
 def create_event(session: Session, staff: Staff, data: EventInput, *, now: datetime | None = None) -> Event:
     validate(data)
-    _usable_venue(session, staff, data.venue_id)
+    usable_venue(session, staff, data.venue_id)
     now = now or utcnow()
     event = Event(
         title=data.title.strip(),
@@ -139,7 +140,7 @@ def update_event(
     session: Session, staff: Staff, event: Event, data: EventInput, *, now: datetime | None = None
 ) -> Event:
     validate(data)
-    _usable_venue(session, staff, data.venue_id)
+    usable_venue(session, staff, data.venue_id)
     for name in (
         "title",
         "type",
