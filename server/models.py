@@ -411,6 +411,25 @@ class KioskDevice(SQLModel, table=True):
     revoked_by_id: int | None = Field(default=None, foreign_key="staff.id")
 
 
+class IndicatorTarget(SQLModel, table=True):
+    """The office's target for one indicator and year (percent): a growth band low-high, or a share's
+    minimum in `low`. A row with a unit applies to that unit and below; without one, everywhere. Where no
+    row exists the plan's own target applies (services/indicators.py)."""
+
+    __tablename__ = "indicator_target"
+    __table_args__ = (UniqueConstraint("indicator", "year", "unit_key", name="uq_indicator_target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    indicator: str = Field(max_length=32)
+    year: int
+    unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    unit_key: int = 0  # unit_id or 0: NULLs are never equal in a unique constraint
+    low: float | None = None
+    high: float | None = None
+    updated_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Meta(SQLModel, table=True):
     """Small facts about this database (for example that it holds demo data)."""
 

@@ -32,10 +32,12 @@ from server.routes import (
     api,
     api_kiosk,
     api_people,
+    app_shell,
     checkin,
     clubs,
     desk,
     events,
+    indicators,
     kiosks,
     pages,
     places,
@@ -69,7 +71,21 @@ VALID_FORM = {
     "start_time": "08:00",
     "end_time": "09:00",
 }
-ROUTERS = (api, api_kiosk, api_people, checkin, clubs, desk, events, kiosks, pages, places, reports, staff)
+ROUTERS = (
+    api,
+    api_kiosk,
+    api_people,
+    checkin,
+    clubs,
+    desk,
+    events,
+    indicators,
+    kiosks,
+    pages,
+    places,
+    reports,
+    staff,
+)
 # Routes anyone may use: the resident's check-in, the start page, login, language, health, the API's docs.
 PUBLIC = {
     ("GET", "/"),
@@ -126,6 +142,10 @@ def test_the_walk_covers_every_router_the_app_includes(app: FastAPI) -> None:
     served = {path for _method, path in _routes(app)}
     schema_paths = set(app.openapi()["paths"])
     assert schema_paths <= served and "/events/{event_id}" in served and "/c/{code}" in served
+    # Every route of the app, in the schema or not, is walked (app_shell serves static shell files only).
+    included = {route.path for route in app.routes if isinstance(route, APIRoute)}
+    shell = {route.path for route in app_shell.router.routes if isinstance(route, APIRoute)}
+    assert included - shell <= served
 
 
 def _fill(path: str, ids: dict[str, int]) -> str:

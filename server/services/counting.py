@@ -7,9 +7,10 @@ were on the day, and the time of the visit (the claimed scan time, not when it r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, cast, distinct, func, literal, null, union_all
+from sqlalchemy import Integer, String, and_, cast, distinct, func, literal, null, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -56,3 +57,12 @@ def measures(rows: Any) -> tuple[Any, Any, Any]:
     people = func.count(distinct(rows.c.participant_id))
     walk_ins = func.coalesce(func.sum(rows.c.weight).filter(rows.c.kind == WALK_IN), 0)
     return visits, people, walk_ins
+
+
+def window_clauses(start: datetime, stop: datetime) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The check-ins and the headcount changes made in [start, stop): by the claimed scan time and the
+    time counted, never by when they reached the server (a late batch counts for its own day)."""
+    return (
+        and_(col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop),
+        and_(col(Headcount.counted_at) >= start, col(Headcount.counted_at) < stop),
+    )

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, func, literal_column
+from sqlalchemy import Integer, case, func, literal_column
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -28,7 +28,6 @@ from server.models import (
     Event,
     EventType,
     Gender,
-    Headcount,
     OrgUnit,
     Role,
     Staff,
@@ -41,6 +40,10 @@ from server.services import counting
 MIN_YEAR = 2000
 WINDOW_TEXT = N_(
     "Statistical year %(year)s: %(start)s–%(end)s "
+    "(actual data up to the cut-off date, estimates not included)"
+)
+CUTOFF_WINDOW_TEXT = N_(
+    "Reporting year %(year)s, ending on %(cutoff)s: %(start)s–%(end)s "
     "(actual data up to the cut-off date, estimates not included)"
 )
 RULE_TEXT = N_(
@@ -57,20 +60,42 @@ NOTES = (
 ALL_UNITS = N_("All communes and wards")
 NO_COMMUNE = N_("Province level (no commune)")
 MONTH = N_("Month %(month)s")
+MONTH_OF_YEAR = N_("Month %(month)s/%(year)s")
 NOT_RECORDED = N_("Not recorded (counted at the door)")
 
 
 @dataclass(frozen=True)
 class ReportWindow:
-    """Inclusive local dates (in the settings' time zone) of one statistical year's reporting window."""
+    """Inclusive local dates (in the settings' time zone) of one reporting year's window.
+
+    The reporting year is the calendar year (`cutoff` None) or the twelve months ending on a cut-off day
+    (`cutoff` = (month, day), for example (10, 31): 1/11 of the year before up to 31/10). `end` is the last
+    day with data: the nominal end, today for the running year, or an earlier `until`.
+    """
 
     year: int
     start: date
     end: date
+    cutoff: tuple[int, int] | None = None
 
     def bounds(self, tz: tzinfo) -> tuple[datetime, datetime]:
         """The window as UTC datetimes [from, to) for querying `checked_in_at`."""
         return _utc(self.start, tz), _utc(self.end + timedelta(days=1), tz)
+
+    @property
+    def nominal_end(self) -> date:
+        return _cutoff_day(self.year, self.cutoff)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the window covers its whole reporting year (not a running year or an early cut-off)."""
+        return self.end >= self.nominal_end
+
+    def previous(self) -> ReportWindow:
+        """The same window one year earlier (29/2 becomes 28/2): the base of every growth figure."""
+        return ReportWindow(
+            self.year - 1, _year_before(self.start), _year_before(self.end), cutoff=self.cutoff
+        )
 
 
 @dataclass(frozen=True)
@@ -117,19 +142,60 @@ def _utc(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
 
 
-def report_window(year: int, *, until: date | None, today: date) -> ReportWindow:
-    """1/1/year up to min(31/12/year, today), or up to an earlier cut-off `until` inside that year."""
-    if not MIN_YEAR <= year <= today.year:
+def _cutoff_day(year: int, cutoff: tuple[int, int] | None) -> date:
+    if cutoff is None:
+        return date(year, 12, 31)
+    month, day = cutoff
+    return date(year, month, min(day, 28) if month == 2 else day)
+
+
+def _year_before(day: date) -> date:
+    return (
+        day.replace(year=day.year - 1, day=28)
+        if (day.month, day.day) == (2, 29)
+        else day.replace(year=day.year - 1)
+    )
+
+
+def parse_cutoff(text: str) -> tuple[int, int] | None:
+    """A cut-off typed as dd/mm (or stored as MM-DD); '' is the calendar year. Refusals are FormErrors."""
+    text = text.strip()
+    if not text:
+        return None
+    for separator, order in (("/", (1, 0)), ("-", (0, 1))):
+        parts = text.split(separator)
+        if len(parts) == 2 and all(p.isascii() and p.isdigit() and len(p) <= 2 for p in parts):
+            month, day = int(parts[order[0]]), int(parts[order[1]])
+            try:
+                date(2001, month, day)  # not a leap year: 29/02 is refused as a cut-off
+            except ValueError:
+                break
+            return None if (month, day) == (12, 31) else (month, day)
+    raise FormError({"cutoff": N_("Type the cut-off day as dd/mm, for example 31/10.")})
+
+
+def report_window(
+    year: int, *, until: date | None, today: date, cutoff: tuple[int, int] | None = None
+) -> ReportWindow:
+    """The reporting year `year` (calendar, or the twelve months ending on `cutoff`) up to today, or up to
+    an earlier cut-off date `until` inside it."""
+    if not MIN_YEAR <= year <= today.year + (1 if cutoff else 0):
         raise FormError({"year": N_("Choose a year from 2000 up to this year.")})
-    end = min(date(year, 12, 31), today)
+    nominal_end = _cutoff_day(year, cutoff)
+    start = _cutoff_day(year - 1, cutoff) + timedelta(days=1)
+    if start > today:
+        raise FormError({"year": N_("Choose a year from 2000 up to this year.")})
+    end = min(nominal_end, today)
     if until is not None:
-        if until.year != year:
+        if not start <= until <= nominal_end:
             raise FormError({"until": N_("The cut-off date must lie in the chosen year.")})
         end = min(end, until)
-    return ReportWindow(year=year, start=date(year, 1, 1), end=end)
+    return ReportWindow(year=year, start=start, end=end, cutoff=cutoff)
 
 
-def window_from_query(year: str, until: str, *, today: date) -> ReportWindow:
+def window_from_query(
+    year: str, until: str, *, today: date, cutoff: tuple[int, int] | None = None
+) -> ReportWindow:
     """Parse the year and optional cut-off (YYYY-MM-DD) as typed in a URL; refusals are FormErrors."""
     year = year.strip()
     if not (year.isascii() and year.isdigit() and len(year) == 4):
@@ -140,15 +206,18 @@ def window_from_query(year: str, until: str, *, today: date) -> ReportWindow:
             cut_off = date.fromisoformat(until.strip())
         except ValueError:
             raise FormError({"until": N_("The cut-off date is not a valid date.")}) from None
-    return report_window(int(year), until=cut_off, today=today)
+    return report_window(int(year), until=cut_off, today=today, cutoff=cutoff)
 
 
 def window_text(window: ReportWindow, language: str) -> str:
-    return gettext(language, WINDOW_TEXT) % {
+    values = {
         "year": window.year,
         "start": window.start.strftime("%d/%m/%Y"),
         "end": window.end.strftime("%d/%m/%Y"),
     }
+    if window.cutoff is None:
+        return gettext(language, WINDOW_TEXT) % values
+    return gettext(language, CUTOFF_WINDOW_TEXT) % {**values, "cutoff": window.nominal_end.strftime("%d/%m")}
 
 
 def unit_text(totals: YearlyTotals, language: str) -> str:
@@ -191,6 +260,7 @@ def yearly_totals(
         grouped(facts.c.venue_id, facts.c.venue_name), key=lambda r: (labels.sort_key(r[1]), r[0])
     )
     months = {int(m): (v, p, w) for m, v, p, w in grouped(facts.c.month)}
+    spans_years = window.start.year != window.end.year
     breakdowns = (
         Breakdown(
             "commune",
@@ -219,8 +289,14 @@ def yearly_totals(
             N_("By month"),
             N_("Month"),
             tuple(
-                Row(str(m), MONTH, *months.get(m, (0, 0, 0)), translate=True, params=(("month", m),))
-                for m in range(1, 13)
+                Row(
+                    str(m),
+                    MONTH_OF_YEAR if spans_years else MONTH,
+                    *months.get(index, (0, 0, 0)),
+                    translate=True,
+                    params=(("month", m), ("year", y)) if spans_years else (("month", m),),
+                )
+                for index, (y, m) in enumerate(twelve_months(window), start=1)
             ),
         ),
         _enum_breakdown("age_band", N_("By age group"), N_("Age group"), AgeBand, grouped(facts.c.age_band)),
@@ -236,6 +312,16 @@ def yearly_totals(
         breakdowns=breakdowns,
         generated_at=(now or utcnow()).astimezone(tz),
     )
+
+
+def twelve_months(window: ReportWindow) -> list[tuple[int, int]]:
+    """(year, month) of the twelve months of the window's reporting year, in order."""
+    year, month = window.start.year, window.start.month
+    out = []
+    for _ in range(12):
+        out.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
 
 
 def _enum_breakdown(key: str, title: str, column: str, kind: type[StrEnum], rows: list[Any]) -> Breakdown:
@@ -258,15 +344,14 @@ def _facts(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> 
     SQLite and PostgreSQL, and right for visits in the evening UTC that are already the next day here.
     """
     start, stop = window.bounds(tz)
-    visits = counting.visit_rows(
-        and_(col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop),
-        and_(col(Headcount.counted_at) >= start, col(Headcount.counted_at) < stop),
-    )
+    visits = counting.visit_rows(*counting.window_clauses(start, stop))
     at = visits.c.at
+    # The n-th month of the reporting year (1-12): the calendar month for a calendar year.
+    starts = twelve_months(window)[1:]
     month = case(
         *[
-            (at < _utc(date(window.year, m + 1, 1), tz), literal_column(str(m), Integer))
-            for m in range(1, 12)
+            (at < _utc(date(y, m, 1), tz), literal_column(str(n), Integer))
+            for n, (y, m) in enumerate(starts, start=1)
         ],
         else_=literal_column("12", Integer),
     )

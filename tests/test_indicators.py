@@ -1,0 +1,328 @@
+"""The plan's indicators: values worked out by hand (or by a naive count over the test's own list), windows,
+the "regularly active" rule, targets and their status, and the pages with their drill-down."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from server.config import Settings
+from server.models import (
+    Channel,
+    Club,
+    ClubType,
+    Event,
+    EventType,
+    IndicatorTarget,
+    OrgUnit,
+    Role,
+    Staff,
+    Venue,
+    VenueType,
+)
+from server.services import indicators
+from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
+from server.services.headcounts import HeadcountRequest, change_headcount
+from server.services.indicators import BY_KEY, Figure, Status, Target
+from server.services.reports import report_window
+from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
+from tests.test_reports import PEOPLE, build_dataset, in_window
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+TODAY = date(2026, 11, 24)
+LIBRARIES = ("library", "province")
+
+
+def _value(evaluation: indicators.Evaluation, key: str) -> indicators.Result:
+    return next(r for r in evaluation.results if r.definition.key == key)
+
+
+def _all(session: Session, staff: Staff) -> indicators.Area:
+    return indicators.resolve_area(session, staff, "")
+
+
+def test_library_users_are_visits_at_public_libraries_against_the_same_window_a_year_earlier(
+    session: Session, settings: Settings
+) -> None:
+    data = build_dataset(session, settings)
+    admin = make_staff(session, Role.admin)
+    window = report_window(2025, until=None, today=TODAY)
+    now = in_window(data, date(2025, 1, 1), date(2025, 12, 31), LIBRARIES)
+    before = in_window(data, date(2024, 1, 1), date(2024, 12, 31), LIBRARIES)
+    assert (len(now), len(before)) == (6, 1)  # the data set's own numbers, counted by hand
+
+    result = _value(indicators.evaluate(session, admin, window, _all(session, admin), TZ), "library_users")
+
+    assert result.value == len(now) and result.previous == len(before)
+    assert result.people == len({m.person for m in now})
+    assert result.change == pytest.approx(100 * (len(now) - len(before)) / len(before))
+    assert result.target == Target(8, 10) and result.status == Status.met
+
+
+def test_an_area_counts_the_place_stored_on_each_record(session: Session, settings: Settings) -> None:
+    data = build_dataset(session, settings)
+    admin = make_staff(session, Role.admin)
+    window = report_window(2025, until=None, today=TODAY)
+    commune = indicators.resolve_area(session, admin, f"u:{data.units['commune'].id}")
+    # The provincial library stands above the commune: only the commune library counts for it.
+    now = in_window(data, date(2025, 1, 1), date(2025, 12, 31), ("library",))
+
+    evaluation = indicators.evaluate(session, admin, window, commune, TZ)
+
+    assert _value(evaluation, "library_users").value == len(now)
+    expected = [
+        m for m in in_window(data, date(2025, 1, 1), date(2025, 12, 31)) if m.commune == data.units["commune"]
+    ]
+    assert _value(evaluation, "participation").value == len(expected)
+
+
+def test_growth_over_an_empty_year_is_no_base(session: Session, settings: Settings) -> None:
+    data = build_dataset(session, settings)
+    admin = make_staff(session, Role.admin)
+    other = indicators.resolve_area(session, admin, f"u:{data.units['other'].id}")
+    window = report_window(2025, until=None, today=TODAY)
+    # The centre's only 2024 event began at 00:00 on 1/1/2025 local time: nothing in 2024.
+    assert in_window(data, date(2024, 1, 1), date(2024, 12, 31), ("centre",)) == []
+
+    result = _value(indicators.evaluate(session, admin, window, other, TZ), "participation")
+
+    assert result.previous == 0 and result.change is None and result.status == Status.no_base
+
+
+def test_a_year_ending_on_a_cut_off_counts_its_twelve_months(session: Session, settings: Settings) -> None:
+    data = build_dataset(session, settings)
+    admin = make_staff(session, Role.admin)
+    window = report_window(2025, until=None, today=TODAY, cutoff=(10, 31))
+    assert (window.start, window.end, window.complete) == (date(2024, 11, 1), date(2025, 10, 31), True)
+    assert window.previous().start == date(2023, 11, 1)
+
+    result = _value(indicators.evaluate(session, admin, window, _all(session, admin), TZ), "participation")
+
+    assert result.value == len(in_window(data, date(2024, 11, 1), date(2025, 10, 31)))
+    assert result.previous == len(in_window(data, date(2023, 11, 1), date(2024, 10, 31)))
+
+
+def test_a_running_year_is_on_track_not_met() -> None:
+    window = report_window(2026, until=None, today=TODAY)
+    growth, share = BY_KEY["library_users"], BY_KEY["active_houses"]
+    assert not window.complete
+    assert (
+        indicators.result(growth, Figure(110), Figure(100), Target(8, 10), window).status == Status.on_track
+    )
+    assert indicators.result(growth, Figure(105), Figure(100), Target(8, 10), window).status == Status.behind
+    done = report_window(2025, until=None, today=TODAY)
+    assert indicators.result(growth, Figure(120), Figure(100), Target(8, 10), done).status == Status.met
+    assert indicators.result(growth, Figure(5), Figure(0), Target(8, 10), done).status == Status.no_base
+    # A share below its target but rising between milestones (2026) is on track; falling, it is behind;
+    # in a milestone year (2025) rising is not enough.
+    between = report_window(2026, until=None, today=date(2027, 1, 5))
+    rising = indicators.result(
+        share,
+        Figure(numerator=4, denominator=10),
+        Figure(numerator=3, denominator=10),
+        Target(50, None),
+        between,
+    )
+    assert (rising.status, rising.change) == (Status.on_track, pytest.approx(10))
+    in_2025 = indicators.result(
+        share,
+        Figure(numerator=4, denominator=10),
+        Figure(numerator=3, denominator=10),
+        Target(50, None),
+        done,
+    )
+    assert in_2025.status == Status.behind
+    falling = indicators.result(
+        share,
+        Figure(numerator=2, denominator=10),
+        Figure(numerator=3, denominator=10),
+        Target(50, None),
+        done,
+    )
+    assert falling.status == Status.behind
+    empty = indicators.result(share, Figure(), Figure(), Target(50, None), done)
+    assert (empty.status, empty.value, empty.change) == (Status.no_base, None, None)
+
+
+def _club_with_sessions(
+    session: Session, settings: Settings, staff: Staff, venue: Venue, months: list[int], visits: int
+) -> Club:
+    """A club with one session on the 10th of each given month of 2025, each with `visits` check-ins."""
+    club = Club(venue_id=venue.id or 0, name=f"CLB {venue.name}", type=ClubType.club)
+    session.add(club)
+    session.commit()
+    session.refresh(club)
+    for month in months:
+        start = datetime(2025, month, 10, 12, tzinfo=UTC)
+        event = make_event(session, venue, starts_at=start, type=EventType.club_session, club_id=club.id)
+        for n in range(visits):
+            request = CheckInRequest(
+                Channel.staff_form, new_nonce(), Identity(profile=PEOPLE["m3"]), event_id=event.id
+            )
+            check_in(session, settings, request, staff=staff, now=start + timedelta(minutes=n + 1))
+    return club
+
+
+def test_a_house_is_regularly_active_with_attended_sessions_in_nine_months_not_eight(
+    session: Session, settings: Settings
+) -> None:
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    nine, eight, empty = (make_venue(session, units["village"]) for _ in range(3))
+    centre = make_venue(session, units["other"], type=VenueType.culture_sport_centre)
+    make_venue(session, units["commune"], type=VenueType.commune_library)  # not in the denominator
+    _club_with_sessions(session, settings, admin, nine, list(range(1, 10)), 1)
+    _club_with_sessions(session, settings, admin, eight, list(range(1, 9)), 2)
+    # The centre's club met in twelve months, but in three of them nobody came.
+    club = _club_with_sessions(session, settings, admin, centre, list(range(1, 10)), 1)
+    for month in (10, 11, 12):
+        make_event(session, centre, starts_at=datetime(2025, month, 10, 12, tzinfo=UTC), club_id=club.id)
+    window = report_window(2025, until=None, today=TODAY)
+
+    result = _value(indicators.evaluate(session, admin, window, _all(session, admin), TZ), "active_houses")
+
+    assert (result.numerator, result.denominator) == (2, 4)  # nine and the centre; eight and empty are not
+    assert result.value == pytest.approx(50) and result.target == Target(50, None)
+    assert result.status == Status.met
+
+    # A stricter rule: a session counts only with at least two visits. Only `eight` had two a session.
+    client_rules = {"cutoff": "", "active_months": "8", "active_min_visits": "2"}
+    indicators.save_rules(session, admin, client_rules)
+    stricter = _value(indicators.evaluate(session, admin, window, _all(session, admin), TZ), "active_houses")
+    assert (stricter.numerator, stricter.denominator) == (1, 4)
+
+    drill = indicators.drill(session, admin, "active_houses", window, _all(session, admin), TZ)
+    by_venue = {row.key: (row.result.numerator, row.result.denominator) for row in drill.venues}
+    assert by_venue == {nine.id: (0, 1), eight.id: (1, 1), empty.id: (0, 1), centre.id: (0, 1)}
+    by_commune = {row.key: (row.result.numerator, row.result.denominator) for row in drill.communes}
+    assert by_commune == {units["commune"].id: (1, 3), units["other"].id: (0, 1)}
+
+
+def test_school_library_offers_services_when_it_had_visits(session: Session, settings: Settings) -> None:
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    busy, _quiet = (make_venue(session, units["commune"], type=VenueType.school_library) for _ in range(2))
+    event = make_event(session, busy, starts_at=datetime(2025, 3, 3, 2, tzinfo=UTC))
+    at = datetime(2025, 3, 3, 3, tzinfo=UTC)
+    change_headcount(session, settings, HeadcountRequest(new_nonce(), event.id or 0, 12), staff=admin, now=at)
+    window = report_window(2025, until=None, today=TODAY)
+
+    result = _value(indicators.evaluate(session, admin, window, _all(session, admin), TZ), "school_lifelong")
+
+    assert (result.numerator, result.denominator) == (1, 2) and result.status == Status.behind
+    records = indicators.records(session, admin, "school_lifelong", window, busy.id or 0, TZ)
+    assert [(r.event.id, r.visits, r.people) for r in records.events] == [(event.id, 12, 0)]
+
+
+def test_office_targets_apply_to_its_unit_and_clearing_one_brings_back_the_plan(
+    client: TestClient, session: Session
+) -> None:
+    units = make_tree(session)
+    office = make_staff(session, Role.office, units["commune"])
+    login(client, office)
+    page = client.get("/indicators/targets")
+    assert page.status_code == 200 and 'name="library_users-2026-low"' in page.text
+
+    saved = client.post(
+        "/indicators/targets", data={"library_users-2026-low": "12,5", "library_users-2026-high": "15"}
+    )
+    assert saved.status_code == 303
+    row = session.exec(select(IndicatorTarget)).one()
+    assert (row.indicator, row.year, row.unit_id, row.low, row.high, row.updated_by_id) == (
+        "library_users",
+        2026,
+        units["commune"].id,
+        12.5,
+        15,
+        office.id,
+    )
+    mine = indicators.resolve_area(session, office, "")
+    assert indicators.targets(session, mine, [2026])["library_users", 2026] == Target(12.5, 15, True)
+    admin = make_staff(session, Role.admin)
+    other = indicators.resolve_area(session, admin, f"u:{units['other'].id}")
+    assert indicators.targets(session, other, [2026])["library_users", 2026] == Target(8, 10)
+
+    bad = client.post(
+        "/indicators/targets",
+        data={"library_users-2026-low": "", "active_houses-2026-low": "120", "library_users-2025-low": "x"},
+    )
+    assert bad.status_code == 422
+    assert "active_houses-2026-low-error" in bad.text and "library_users-2025-low-error" in bad.text
+    assert count_rows(session, IndicatorTarget) == 1  # nothing of the refused form was saved
+
+    cleared = client.post(
+        "/indicators/targets", data={"library_users-2026-low": "", "library_users-2026-high": ""}
+    )
+    assert cleared.status_code == 303 and count_rows(session, IndicatorTarget) == 0
+
+
+def test_rules_form_changes_the_default_window_and_refuses_bad_values(
+    client: TestClient, session: Session
+) -> None:
+    units = make_tree(session)
+    office = make_staff(session, Role.office, units["province"])
+    login(client, office)
+    bad = client.post(
+        "/indicators/rules", data={"cutoff": "31/02", "active_months": "13", "active_min_visits": "0"}
+    )
+    assert bad.status_code == 422
+    for name in ("cutoff", "active_months", "active_min_visits"):
+        assert f'id="{name}-error"' in bad.text
+    assert (
+        client.post(
+            "/indicators/rules", data={"cutoff": "31/10", "active_months": "6", "active_min_visits": "1"}
+        ).status_code
+        == 303
+    )
+
+    page = client.get("/indicators", params={"year": "2025"})
+
+    assert page.status_code == 200
+    assert "01/11/2024–31/10/2025" in page.text
+    assert re.search(r"ít nhất 6 tháng|at least 6 different months", page.text)
+
+
+def test_indicator_pages_drill_down_to_venues_and_records(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    data = build_dataset(session, settings)
+    office = make_staff(session, Role.office, data.units["province"])
+    login(client, office)
+    query = {"year": "2025", "cutoff": "31/12"}
+
+    page = client.get("/indicators", params=query)
+    assert page.status_code == 200
+    for key in BY_KEY:
+        assert f'id="indicator-{key.replace("_", "-")}"' in page.text
+    drill = client.get("/indicators/library_users", params=query)
+    assert drill.status_code == 200 and "Thư viện xã Văn Quan" in drill.text
+    venue = data.venues["library"]
+    records = client.get(f"/indicators/library_users/venues/{venue.id}", params=query)
+    assert records.status_code == 200
+    titles = {m.event.title for m in in_window(data, date(2025, 1, 1), date(2025, 12, 31), ("library",))}
+    assert all(title in records.text for title in titles) and 'href="/events/' in records.text
+
+    assert client.get("/indicators/unknown", params=query).status_code == 404
+    assert client.get("/indicators", params={"area": "u:999999"}).status_code == 422
+    assert client.get("/indicators", params={"year": "1999"}).status_code == 422
+
+
+def test_indicators_stay_inside_the_staff_scope(client: TestClient, session: Session) -> None:
+    units = make_tree(session)
+    outside = make_venue(session, units["other"])
+    office = make_staff(session, Role.office, units["commune"])
+    organizer = make_staff(session, Role.organizer, units["commune"])
+    login(client, organizer)
+    assert client.get("/indicators").status_code == 403
+    assert client.get("/indicators/targets").status_code == 403
+    login(client, office)
+    assert client.get("/indicators", params={"area": f"u:{units['other'].id}"}).status_code == 422
+    assert client.get(f"/indicators/active_houses/venues/{outside.id}").status_code == 403
+    page = client.get("/indicators")
+    assert page.status_code == 200 and units["other"].name not in page.text
+    assert session.get(OrgUnit, units["commune"].id) is not None and Event is not None
