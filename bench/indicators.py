@@ -1,0 +1,249 @@
+"""How long do the indicator page and the yearly report take over a large data set?
+
+Builds (once per database) a province of 65 communes, each with a commune library, a culture-sport
+centre, two village cultural houses with a weekly club and a school library, two years of events, and
+`--rows` check-ins (1,000,000 by default) spread over them, written in bulk. Then times, in one run and
+each `--repeat` times (the median is printed):
+
+- baseline: one COUNT(*) over the year's check-ins (what the database alone takes to read them);
+- the indicator page's evaluation for everything and for one commune (services/indicators.evaluate);
+- the yearly report's totals and its XLSX (services/reports.yearly_totals, services/exports.to_xlsx);
+- the indicator page and the XLSX through real HTTP (the app in-process, an administrator logged in).
+
+Each time is printed with its ratio to the baseline: these machines are noisy, the ratio less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common
+from fastapi.testclient import TestClient
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
+
+from server.app import create_app
+from server.db import make_engine, migrate
+from server.models import (
+    AgeBand,
+    Campaign,
+    Channel,
+    CheckIn,
+    Club,
+    ClubType,
+    Event,
+    EventStatus,
+    EventType,
+    Gender,
+    Meta,
+    OrgUnit,
+    Participant,
+    Role,
+    UnitKind,
+    Venue,
+    VenueType,
+)
+from server.services import exports, indicators, places, reports, staff
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+KINDS = (
+    VenueType.commune_library,
+    VenueType.culture_sport_centre,
+    VenueType.village_cultural_house,
+    VenueType.village_cultural_house,
+    VenueType.school_library,
+)
+CHUNK = 20_000
+PASSWORD = "bench-indicators-1"
+
+
+def build(session: Session, rows: int, year: int, seed: int) -> None:
+    """The data set, written with bulk inserts (the engine's rules are not what is measured here)."""
+    rng = random.Random(seed)
+    places.load_communes(session)
+    communes = list(session.exec(select(OrgUnit).where(OrgUnit.kind == UnitKind.commune)))
+    venues: list[tuple[Venue, OrgUnit, OrgUnit]] = []
+    for commune in communes:
+        village = places.add_unit(
+            session, kind=UnitKind.village, name=f"Thôn {commune.name}", parent_id=commune.id
+        )
+        for n, kind in enumerate(KINDS):
+            unit = village if kind == VenueType.village_cultural_house else commune
+            venue = Venue(name=f"{kind.value} {n} {commune.name}", type=kind, unit_id=unit.id or 0)
+            session.add(venue)
+            venues.append((venue, commune, village if unit is village else commune))
+    session.flush()
+    admin = staff.create_staff(session, username="bench-admin", password=PASSWORD, role=Role.admin)
+    first = datetime(year - 1, 1, 1, 1, tzinfo=UTC)
+    events: list[tuple[Event, Venue, OrgUnit, OrgUnit]] = []
+    for venue, commune, place in venues:
+        club = None
+        if venue.type == VenueType.village_cultural_house:
+            club = Club(venue_id=venue.id or 0, name=f"CLB {venue.name}", type=ClubType.club)
+            session.add(club)
+            session.flush()
+        for week in range(0, 104, 1 if club else 4):  # clubs weekly, the others every four weeks
+            if club and rng.random() < 0.25:  # a club that skips a quarter of its weeks
+                continue
+            start = first + timedelta(days=7 * week + rng.randint(0, 6), hours=rng.randint(0, 10))
+            event = Event(
+                title=f"Sự kiện {venue.id}-{week}",
+                type=EventType.club_session if club else EventType.reading_festival,
+                venue_id=venue.id or 0,
+                starts_at=start,
+                ends_at=start + timedelta(hours=2),
+                campaign=Campaign.none,
+                status=EventStatus.scheduled,
+                club_id=club.id if club else None,
+                created_by_id=admin.id,
+            )
+            session.add(event)
+            events.append((event, venue, commune, place))
+    session.flush()
+    people = max(rows // 5, rows // len(events) + 1)
+    bands, genders = list(AgeBand), [Gender.female, Gender.male]
+    for start_at in range(0, people, CHUNK):
+        session.execute(
+            insert(Participant),
+            [
+                {"age_band": bands[n % 6], "gender": genders[n % 2], "search_name": ""}
+                for n in range(start_at, min(people, start_at + CHUNK))
+            ],
+        )
+    low = int(session.exec(select(func.min(Participant.id))).one() or 1)
+    for start_at in range(0, rows, CHUNK):
+        batch = []
+        for n in range(start_at, min(rows, start_at + CHUNK)):
+            # Event n mod E and a person that event has not seen yet: one check-in per person and event.
+            index, round_ = n % len(events), n // len(events)
+            event, venue, commune, place = events[index]
+            at = event.starts_at + timedelta(minutes=rng.randint(0, 110))
+            batch.append(
+                {
+                    "event_id": event.id,
+                    "participant_id": low + (round_ + index) % people,
+                    "nonce": f"bench-{n}",
+                    "channel": Channel.page,
+                    "checked_in_at": at,
+                    "received_at": at,
+                    "late": False,
+                    "venue_id": venue.id,
+                    "venue_type": venue.type,
+                    "commune_id": commune.id,
+                    "village_id": place.id if place.kind == UnitKind.village else None,
+                    "age_band": bands[n % 6],
+                    "gender": genders[n % 2],
+                }
+            )
+        session.execute(insert(CheckIn), batch)
+        session.commit()
+        print(f"  {min(rows, start_at + CHUNK):,} check-ins written", end="\r", flush=True)
+    session.merge(Meta(key="bench_indicators", value=str(rows)))
+    session.commit()
+    print()
+
+
+def timed(repeat: int, work: Callable[[], object]) -> float:
+    """The median wall time of `repeat` runs, in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="check-ins to build (default 1,000,000)")
+    parser.add_argument(
+        "--database-url", help="a scratch database (default: SQLite in a temporary directory)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each measurement (the median is shown)"
+    )
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+    if not 1 <= args.rows <= 20_000_000 or not 1 <= args.repeat <= 20:
+        parser.error("--rows must be 1..20,000,000 and --repeat 1..20")
+    tmp = tempfile.TemporaryDirectory(prefix="dd-bench-indicators-")
+    url = args.database_url or f"sqlite:///{Path(tmp.name) / 'bench.sqlite3'}"
+    settings = _common.bench_settings(url, 8000, Path(tmp.name))
+    migrate(settings)
+    engine = make_engine(settings)
+    year = datetime.now(TZ).year - 1
+    with Session(engine) as session:
+        built = session.get(Meta, "bench_indicators")
+        if built is None:
+            print(f"Building {args.rows:,} check-ins in {url.split('?')[0]} ...")
+            started = time.perf_counter()
+            build(session, args.rows, year, args.seed)
+            print(f"built in {time.perf_counter() - started:.1f} s")
+        elif built.value != str(args.rows):
+            print(
+                f"diemdanh bench: the database already holds a data set of {built.value} rows",
+                file=sys.stderr,
+            )
+            return 2
+        admin = session.exec(select(staff.Staff).where(col(staff.Staff.username) == "bench-admin")).one()
+        total = session.exec(select(func.count()).select_from(CheckIn)).one()
+        window = reports.report_window(year, until=None, today=date(year + 1, 1, 15))
+        start, stop = window.bounds(TZ)
+        everywhere = indicators.resolve_area(session, admin, "")
+        commune = session.exec(select(OrgUnit).where(OrgUnit.kind == UnitKind.commune)).first()
+        one = indicators.resolve_area(session, admin, f"u:{commune.id if commune else 0}")
+
+        def count_year() -> object:
+            query = select(func.count()).where(
+                col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop
+            )
+            return session.exec(query).one()
+
+        measured = {"baseline: COUNT(*) of the year's check-ins": timed(args.repeat, count_year)}
+        measured["indicators, everywhere"] = timed(
+            args.repeat, lambda: indicators.evaluate(session, admin, window, everywhere, TZ)
+        )
+        measured["indicators, one commune"] = timed(
+            args.repeat, lambda: indicators.evaluate(session, admin, window, one, TZ)
+        )
+        measured["yearly totals (report page's data)"] = timed(
+            args.repeat, lambda: reports.yearly_totals(session, admin, window, TZ)
+        )
+        measured["yearly report XLSX"] = timed(
+            args.repeat, lambda: exports.to_xlsx(reports.yearly_totals(session, admin, window, TZ), "vi")
+        )
+    app = create_app(settings)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        client.post("/login", data={"username": "bench-admin", "password": PASSWORD})
+        for label, path in (
+            ("GET /indicators (HTTP)", f"/indicators?year={year}&cutoff=31/12"),
+            ("GET /reports/<year>.xlsx (HTTP)", f"/reports/{year}.xlsx"),
+        ):
+            status = client.get(path).status_code
+            if status != 200:
+                print(f"diemdanh bench: {path} answered {status}", file=sys.stderr)
+                return 1
+            measured[label] = timed(args.repeat, lambda path=path: client.get(path))
+    engine.dispose()
+    baseline = next(iter(measured.values()))
+    print(f"\n{total:,} check-ins in the database; year {year}; median of {args.repeat} runs")
+    print(f"{'measurement':<46} {'ms':>10} {'× baseline':>11}")
+    for label, ms in measured.items():
+        print(f"{label:<46} {ms:>10.1f} {ms / baseline if baseline else 0:>11.1f}")
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
