@@ -457,3 +457,47 @@ def test_rotation_copies_sum_the_batches_sent_in_the_window(session: Session) ->
             session, w["staff"], a, RotationInput(a.id or 0, 5, date(2025, 1, 1)), today=TODAY
         )
     assert refused.value.fields == {"to_venue_id": "Choose the library the books went to."}
+
+
+def test_numbers_too_large_for_an_id_are_no_row_not_a_database_error(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    w = _world(session)
+    year = _local_today(settings).year - 1
+    login(client, w["staff"])
+    huge = "99999999999"
+
+    assert client.get(f"/library/{huge}/{year}").status_code == 404
+    assert client.post(f"/library/rotations/{huge}/delete").status_code == 404
+    form = {"to_venue_id": huge, "copies": "5", "sent_on": f"{year}-01-05"}
+    refused = client.post(f"/library/{w['library'].id}/{year}/rotations", data=form)
+    assert refused.status_code == 422 and 'id="to_venue_id-error"' in refused.text
+    text = CSV_HEADER + f"figure,#{huge},{year},1,desk_visits,5,,,\n"
+    imported = _upload(client, "a.csv", text.encode())
+    assert imported.status_code == 422  # type: ignore[attr-defined]
+    assert f"Dòng 2: Không có địa điểm nào mang mã #{huge}." in imported.text  # type: ignore[attr-defined]
+    assert count_rows(session, BookRotation) == 0 and count_rows(session, LibraryFigure) == 0
+
+
+def test_two_people_saving_the_same_new_cell_at_once_is_a_conflict_not_a_crash(session: Session) -> None:
+    w = _world(session)
+    _save(session, w["staff"], w["library"], 2025, {(1, M.desk_visits): 5})
+    # The second saver read the year before the first one's row existed.
+    library.apply_figure(
+        session,
+        w["staff"],
+        w["library"],
+        2025,
+        (1, M.desk_visits),
+        7,
+        None,
+        source=ChangeSource.form,
+        now=NOW,
+    )
+
+    with pytest.raises(AppError) as refused:
+        library.commit(session)
+
+    assert refused.value.code == ErrorCode.conflict
+    assert library.year_figures(session, w["library"].id, 2025)[1, M.desk_visits].value == 5
+    assert count_rows(session, LibraryChange) == 1

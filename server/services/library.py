@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from server.auth import can_use_venue, venue_scope_clause
@@ -35,6 +36,7 @@ from server.models import (
 logger = logging.getLogger(__name__)
 
 MAX_VALUE = 10_000_000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL: a larger number is no row, not a database error
 FIRST_YEAR = 2000
 OUTLIER_FACTOR = 3  # a value over 3x, or under a third of, last year's is saved with a warning
 HISTORY_LIMIT = 200
@@ -95,6 +97,15 @@ class ChangeRow:
     staff_name: str
 
 
+def commit(session: Session) -> None:
+    """Commit, turning a unique-key race (two people saving the same new cell at once) into `conflict`."""
+    try:
+        session.commit()
+    except IntegrityError as error:
+        session.rollback()
+        raise AppError(ErrorCode.conflict) from error
+
+
 # --- Reading values ------------------------------------------------------------------------------------
 
 
@@ -111,6 +122,14 @@ def parse_count(raw: str, *, minimum: int = 0) -> tuple[int | None, str | None]:
     if value < minimum:
         return None, N_("Enter a number of 1 or more.")
     return value, None
+
+
+def parse_id(raw: str) -> int | None:
+    """A row id typed or posted, if it can be one."""
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_ID:
+        return None
+    return int(text)
 
 
 def parse_day(raw: str) -> date | None:
@@ -179,7 +198,7 @@ def parse_figures_form(
 
 def get_venue(session: Session, staff: Staff, venue_id: int) -> Venue:
     """The venue, if it exists and lies in the staff member's scope."""
-    venue = session.get(Venue, venue_id)
+    venue = session.get(Venue, venue_id) if 0 < venue_id <= MAX_ID else None
     if venue is None:
         raise AppError(ErrorCode.not_found)
     if not can_use_venue(session, staff, venue):
@@ -322,7 +341,7 @@ def save_figures(
         for key, value in values.items()
         if apply_figure(session, staff, venue, year, key, value, existing.get(key), source=source, now=now)
     ]
-    session.commit()
+    commit(session)
     if changed:
         logger.info(
             "library figures: %s cells of venue %s year %s changed by staff %s",
@@ -363,7 +382,8 @@ def outliers(session: Session, venue_id: int, year: int) -> dict[FigureKey, Outl
 def parse_rotation_form(form: Mapping[str, str], today: date) -> RotationInput:
     errors: dict[str, str] = {}
     raw_to = (form.get("to_venue_id") or "").strip()
-    if not raw_to.isdigit() or len(raw_to) > 12:
+    to_venue_id = parse_id(raw_to)
+    if to_venue_id is None:
         errors["to_venue_id"] = N_("Choose the library the books went to.")
     copies, problem = parse_count(form.get("copies") or "", minimum=1)
     if problem:
@@ -378,13 +398,13 @@ def parse_rotation_form(form: Mapping[str, str], today: date) -> RotationInput:
         errors["note"] = N_("The note is too long (at most 300 characters).")
     if errors:
         raise FormError(errors)
-    assert copies is not None and sent_on is not None
-    return RotationInput(int(raw_to), copies, sent_on, note)
+    assert copies is not None and sent_on is not None and to_venue_id is not None
+    return RotationInput(to_venue_id, copies, sent_on, note)
 
 
 def rotation_target(session: Session, from_venue: Venue, to_venue_id: int) -> Venue | None:
     """The venue a batch may go to: another active venue (in any commune), or None."""
-    venue = session.get(Venue, to_venue_id) if to_venue_id else None
+    venue = session.get(Venue, to_venue_id) if 0 < to_venue_id <= MAX_ID else None
     if venue is None or not venue.active or venue.id == from_venue.id:
         return None
     return venue
@@ -454,7 +474,7 @@ def add_rotation(
     rotation = record_rotation(
         session, staff, from_venue, to_venue, data, source=ChangeSource.form, now=now or utcnow()
     )
-    session.commit()
+    commit(session)
     session.refresh(rotation)
     logger.info(
         "book rotation %s: %s copies from venue %s to %s by staff %s",
@@ -471,7 +491,7 @@ def delete_rotation(
     session: Session, staff: Staff, rotation_id: int, *, now: datetime | None = None
 ) -> BookRotation:
     """Remove a batch entered by mistake; its history rows say what it was."""
-    rotation = session.get(BookRotation, rotation_id)
+    rotation = session.get(BookRotation, rotation_id) if 0 < rotation_id <= MAX_ID else None
     if rotation is None:
         raise AppError(ErrorCode.not_found)
     from_venue = get_venue(session, staff, rotation.from_venue_id)
@@ -483,7 +503,7 @@ def delete_rotation(
             session, staff, from_venue.id or 0, "rotation", key, field, value, None, ChangeSource.form, now
         )
     session.delete(rotation)
-    session.commit()
+    commit(session)
     logger.info("book rotation %s deleted by staff %s", rotation_id, staff.id)
     return rotation
 
@@ -570,7 +590,7 @@ def save_school_year(
             ChangeSource.form, now,
         )  # fmt: skip
         changed += 1
-    session.commit()
+    commit(session)
     if changed:
         logger.info(
             "school library %s year %s: %s values changed by staff %s", venue.id, year, changed, staff.id

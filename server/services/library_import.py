@@ -140,8 +140,9 @@ def _rows(records: list[tuple[int, list[str]]]) -> list[_Row]:
 def _find_venue(session: Session, cache: dict[str, Venue | None], ref: str) -> Venue | None:
     """A venue by its code, or by its number written as #12 (codes never contain #)."""
     if ref not in cache:
-        if ref.startswith("#") and ref[1:].isdigit() and len(ref) < 13:
-            cache[ref] = session.get(Venue, int(ref[1:]))
+        if ref.startswith("#"):
+            venue_id = library.parse_id(ref[1:])
+            cache[ref] = session.get(Venue, venue_id) if venue_id is not None else None
         else:
             cache[ref] = session.exec(select(Venue).where(Venue.code == ref)).first() if ref else None
     return cache[ref]
@@ -267,7 +268,7 @@ def import_file(
                     session, staff, item.venue, item.to_venue, item.data, source=source, now=now
                 )
                 summary.rotations += 1
-        session.commit()
+        library.commit(session)
     except BaseException:
         session.rollback()
         raise
