@@ -44,7 +44,7 @@ def _world(session: Session) -> dict:  # type: ignore[type-arg]
                               type=VenueType.commune_library),
         "branch": make_venue(session, tree["village"], name="Tủ sách thôn Bản Cưởm", code="TS-BC",
                              type=VenueType.commune_library),
-        "school": make_venue(session, tree["commune"], name="Thư viện Trường THCS Văn Quan",
+        "school": make_venue(session, tree["commune"], name="Thư viện Trường THCS Văn Quan", code="TH-VQ",
                              type=VenueType.school_library),
         "theirs": make_venue(session, tree["other"], name="Thư viện xã Tri Lễ", code="TV-TL",
                              type=VenueType.commune_library),
@@ -312,13 +312,23 @@ def test_import_from_csv_stores_figures_and_rotations(
         f',TV-VQ,{year},2,materials_served,"2,450",,,\n'
         f"figure,#{w['branch'].id},{year},1,titles_added,35,,,\n"
         f"rotation,TV-VQ,,,,150,TV-TL,15/01/{year},Sách thiếu nhi\n"
+        f"school_year,TH-VQ,{year},,,có,,,\n"
+        f"standard,TH-VQ,,,,yes,,05/09/{year},\n"
     )
     login(client, w["staff"])
 
     response = _upload(client, "so-lieu.csv", text.encode())
 
     assert response.status_code == 303, response.text  # type: ignore[attr-defined]
-    assert response.headers["location"] == "/library?figures=3&rotations=1"  # type: ignore[attr-defined]
+    location = response.headers["location"]  # type: ignore[attr-defined]
+    assert location == "/library?figures=3&rotations=1&school=2"
+    listing = client.get(location, headers={"accept-language": "vi"})
+    assert (
+        "Đã nhập: 3 số liệu thay đổi, thêm 1 đợt luân chuyển, 2 mục thư viện trường học thay đổi."
+        in listing.text
+    )
+    assert library.school_years(session, year) == {w["school"].id: True}
+    assert library.standard_since(session) == {w["school"].id: date(year, 9, 5)}
     figures = {(f.venue_id, f.month, f.metric): f.value for f in session.exec(select(LibraryFigure))}
     assert figures == {
         (w["library"].id, 1, M.desk_visits): 830,
@@ -376,6 +386,31 @@ def test_import_with_errors_on_lines_3_and_5_reports_both_and_saves_nothing(
     assert "Dòng 2" not in body and "Dòng 4" not in body
     for model in (LibraryFigure, BookRotation, LibraryChange):
         assert count_rows(session, model) == 0
+
+
+def test_import_refuses_school_values_for_a_venue_that_is_not_a_school_library(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    w = _world(session)
+    year = _local_today(settings).year - 1
+    text = CSV_HEADER + (
+        f"school_year,TV-VQ,{year},,,yes,,,\n"
+        f"school_year,TH-VQ,{year},,,maybe,,,\n"
+        "standard,TH-VQ,,,,yes,,,\n"
+        f"school_year,TH-VQ,{year},,,no,,,\n"
+        f"school_year,TH-VQ,{year},,,yes,,,\n"
+    )
+    login(client, w["staff"])
+
+    response = _upload(client, "a.csv", text.encode())
+
+    body = response.text  # type: ignore[attr-defined]
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    assert "Dòng 2: Thư viện xã Văn Quan không phải thư viện trường học." in body
+    assert "Dòng 3: Ghi yes hoặc no" in body
+    assert "Dòng 4: Nhập ngày thư viện đạt chuẩn" in body
+    assert "Dòng 6: Thư viện trường học này đã có ở dòng 5." in body
+    assert count_rows(session, SchoolLibraryYear) == 0 and count_rows(session, LibraryStandard) == 0
 
 
 def test_import_refuses_unknown_columns_and_unreadable_workbooks(

@@ -50,7 +50,7 @@ def list_libraries(
 ) -> Response:
     """The libraries in scope, each linked to this year's figures, and the import form."""
     query = request.query_params
-    imported = (_number(query.get("figures")), _number(query.get("rotations")))
+    imported = (_number(query.get("figures")), _number(query.get("rotations")), _number(query.get("school")))
     context = _list_context(session, settings, staff, imported=imported if None not in imported else None)
     return templates.render(request, "library/list.html", context)
 
@@ -106,7 +106,7 @@ def import_figures(
             raise
         context = _list_context(session, settings, staff, import_rows=error.extra["rows"])
         return templates.render(request, "library/list.html", context, status_code=422)
-    query = urlencode({"figures": summary.figures, "rotations": summary.rotations})
+    query = urlencode({"figures": summary.figures, "rotations": summary.rotations, "school": summary.school})
     return RedirectResponse(f"/library?{query}", status_code=303)
 
 

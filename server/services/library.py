@@ -539,6 +539,55 @@ def parse_school_form(form: Mapping[str, str], today: date) -> tuple[bool, date 
     return offers, since
 
 
+def set_offers(
+    session: Session,
+    staff: Staff,
+    venue: Venue,
+    year: int,
+    offers: bool,
+    *,
+    source: ChangeSource,
+    now: datetime,
+) -> int:
+    """Store a school library's yearly flag and its history row, without committing; 1 if it changed."""
+    entry = session.exec(
+        select(SchoolLibraryYear).where(
+            SchoolLibraryYear.venue_id == venue.id, SchoolLibraryYear.year == year
+        )
+    ).first()
+    old_offers = None if entry is None else entry.offers_lifelong_learning
+    if old_offers == offers:
+        return 0
+    entry = entry or SchoolLibraryYear(venue_id=venue.id or 0, year=year)
+    entry.offers_lifelong_learning, entry.updated_at, entry.updated_by_id = offers, now, staff.id
+    session.add(entry)
+    old = None if old_offers is None else ("yes" if old_offers else "no")
+    new = "yes" if offers else "no"
+    field = "offers_lifelong_learning"
+    _log_change(session, staff, venue.id or 0, "school_year", str(year), field, old, new, source, now)
+    return 1
+
+
+def set_standard(
+    session: Session, staff: Staff, venue: Venue, since: date | None, *, source: ChangeSource, now: datetime
+) -> int:
+    """Store since when a school library meets the standard (None: it does not), without committing."""
+    standard = session.get(LibraryStandard, venue.id)
+    old = standard.met_since if standard else None
+    if old == since:
+        return 0
+    if since is None:
+        assert standard is not None
+        session.delete(standard)
+    else:
+        standard = standard or LibraryStandard(venue_id=venue.id or 0, met_since=since)
+        standard.met_since, standard.updated_at, standard.updated_by_id = since, now, staff.id
+        session.add(standard)
+    old_text, new_text = (d.isoformat() if d else None for d in (old, since))
+    _log_change(session, staff, venue.id or 0, "standard", "", "met_since", old_text, new_text, source, now)
+    return 1
+
+
 def save_school_year(
     session: Session,
     staff: Staff,
@@ -561,35 +610,8 @@ def save_school_year(
     if standard_since is not None and (problem := day_problem(standard_since, today)):
         raise FormError({"standard_since": problem})
     now = now or utcnow()
-    changed = 0
-    entry, since = school_status(session, venue.id or 0, year)
-    old_offers = None if entry is None else entry.offers_lifelong_learning
-    if old_offers != offers:
-        entry = entry or SchoolLibraryYear(venue_id=venue.id or 0, year=year)
-        entry.offers_lifelong_learning, entry.updated_at, entry.updated_by_id = offers, now, staff.id
-        session.add(entry)
-        old = None if old_offers is None else ("yes" if old_offers else "no")
-        new = "yes" if offers else "no"
-        _log_change(
-            session, staff, venue.id or 0, "school_year", str(year), "offers_lifelong_learning", old, new,
-            ChangeSource.form, now,
-        )  # fmt: skip
-        changed += 1
-    if since != standard_since:
-        standard = session.get(LibraryStandard, venue.id)
-        if standard_since is None:
-            if standard is not None:
-                session.delete(standard)
-        else:
-            standard = standard or LibraryStandard(venue_id=venue.id or 0, met_since=standard_since)
-            standard.met_since, standard.updated_at, standard.updated_by_id = standard_since, now, staff.id
-            session.add(standard)
-        _log_change(
-            session, staff, venue.id or 0, "standard", "", "met_since",
-            since.isoformat() if since else None, standard_since.isoformat() if standard_since else None,
-            ChangeSource.form, now,
-        )  # fmt: skip
-        changed += 1
+    changed = set_offers(session, staff, venue, year, offers, source=ChangeSource.form, now=now)
+    changed += set_standard(session, staff, venue, standard_since, source=ChangeSource.form, now=now)
     commit(session)
     if changed:
         logger.info(

@@ -8,6 +8,7 @@ import csv
 import io
 import logging
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,7 +16,7 @@ from sqlmodel import Session, select
 
 from server.auth import can_use_venue
 from server.errors import N_, AppError, ErrorCode
-from server.models import ChangeSource, LibraryFigure, LibraryMetric, Staff, Venue, utcnow
+from server.models import ChangeSource, LibraryFigure, LibraryMetric, Staff, Venue, VenueType, utcnow
 from server.services import library
 from server.services.places_csv import RowError
 
@@ -23,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = ("kind", "venue", "year", "month", "metric", "value", "to_venue", "date", "note")
 REQUIRED_COLUMNS = ("venue", "value")
-KINDS = ("figure", "rotation")
+KINDS = ("figure", "rotation", "school_year", "standard")
+YES = ("1", "yes", "y", "có", "co", "x", "true")
+NO = ("0", "no", "n", "không", "khong", "false")
 MAX_ROWS = 20_000
 TEMPLATE = (
     "kind,venue,year,month,metric,value,to_venue,date,note\n"
@@ -32,6 +35,8 @@ TEMPLATE = (
     "figure,TV-VANQUAN,2026,1,materials_served,2450,,,\n"
     "figure,TV-VANQUAN,2026,1,desk_visits,830,,,\n"
     "rotation,TV-VANQUAN,,,,150,TV-TRILE,2026-01-15,Sách thiếu nhi\n"
+    "school_year,TH-VANQUAN,2026,,,yes,,,\n"
+    "standard,TH-VANQUAN,,,,yes,,2025-09-05,\n"
 )
 
 
@@ -39,6 +44,7 @@ TEMPLATE = (
 class ImportSummary:
     figures: int = 0  # cells that changed
     rotations: int = 0
+    school: int = 0  # school-library years and standard dates that changed
 
 
 @dataclass
@@ -158,6 +164,14 @@ class _Figure:
 
 
 @dataclass
+class _School:
+    venue: Venue
+    year: int | None  # None: a standard line
+    offers: bool
+    since: date | None
+
+
+@dataclass
 class _Rotation:
     venue: Venue
     to_venue: Venue
@@ -166,10 +180,11 @@ class _Rotation:
 
 def _check(
     session: Session, staff: Staff, rows: list[_Row], today: date
-) -> tuple[list[_Figure | _Rotation], list[RowError]]:
+) -> tuple[list[_Figure | _Rotation | _School], list[RowError]]:
     venues: dict[str, Venue | None] = {}
     seen: dict[tuple[int, int, int, LibraryMetric], int] = {}
-    items: list[_Figure | _Rotation] = []
+    seen_school: dict[tuple[str, int, int], int] = {}
+    items: list[_Figure | _Rotation | _School] = []
     errors: list[RowError] = []
     for row in rows:
         v, line = row.values, row.line
@@ -180,7 +195,7 @@ def _check(
 
         kind = (v.get("kind") or "figure").lower()
         if kind not in KINDS:
-            error(N_('Unknown kind "%(kind)s": write figure or rotation.'), kind=kind)
+            error(N_('Unknown kind "%(kind)s": write figure, rotation, school_year or standard.'), kind=kind)
             continue
         venue = _find_venue(session, venues, v.get("venue", ""))
         if not v.get("venue"):
@@ -189,7 +204,18 @@ def _check(
             error(N_("No venue has the code %(code)s."), code=v["venue"])
         elif not can_use_venue(session, staff, venue):
             error(N_("You may not enter figures for %(venue)s."), venue=venue.name)
-        if kind == "figure":
+        if kind in ("school_year", "standard"):
+            item = _check_school(kind, v, venue, today, error)
+            if item is not None and len(errors) == before:
+                key_s = (kind, item.venue.id or 0, item.year or 0)
+                if key_s in seen_school:
+                    error(
+                        N_("The same school library is already on line %(other)s."), other=seen_school[key_s]
+                    )
+                else:
+                    seen_school[key_s] = line
+                    items.append(item)
+        elif kind == "figure":
             year = int(v["year"]) if v.get("year", "").isdigit() and len(v["year"]) == 4 else 0
             month = int(v["month"]) if v.get("month", "").isdigit() and len(v["month"]) <= 2 else 0
             if problem := library.year_problem(year, today) or library.month_problem(year, month, today):
@@ -235,10 +261,37 @@ def _check(
     return items, errors
 
 
+def _check_school(
+    kind: str, v: dict[str, str], venue: Venue | None, today: date, error: Callable[..., None]
+) -> _School | None:
+    """A school_year line (year, value yes/no) or a standard line (value yes with the date, or no)."""
+    value = v.get("value", "").lower()
+    if value not in YES + NO:
+        error(N_('Write yes or no (1 or 0) in "value".'))
+    if venue is not None and venue.type != VenueType.school_library:
+        error(N_("%(venue)s is not a school library."), venue=venue.name)
+    if kind == "school_year":
+        year = int(v["year"]) if v.get("year", "").isdigit() and len(v["year"]) == 4 else 0
+        if problem := library.year_problem(year, today):
+            error(problem)
+        if venue is None or value not in YES + NO or problem:
+            return None
+        return _School(venue, year, value in YES, None)
+    since = library.parse_day(v.get("date", "")) if value in YES else None
+    if value in YES and since is None:
+        error(N_("Enter the date the library met the standard, as 2025-09-05 or 05/09/2025."))
+    elif since is not None and (problem := library.day_problem(since, today)):
+        error(problem)
+        since = None
+    if venue is None or value not in YES + NO or (value in YES and since is None):
+        return None
+    return _School(venue, None, False, since)
+
+
 def import_file(
     session: Session, staff: Staff, data: bytes, *, xlsx: bool, today: date, now: datetime | None = None
 ) -> ImportSummary:
-    """Figures and rotations from a CSV or XLSX file, all or nothing.
+    """Figures, rotations and school-library values from a CSV or XLSX file, all or nothing.
 
     Raises AppError(import_failed) with `extra["rows"]`, a list of RowError (line numbers as in the file,
     the header being line 1).
@@ -263,6 +316,16 @@ def import_file(
                     session, staff, item.venue, item.year, key, item.value, current, source=source, now=now
                 ):
                     summary.figures += 1  # a cell is on one line at most (checked above)
+            elif isinstance(item, _School):
+                if item.year is not None:
+                    change = library.set_offers(
+                        session, staff, item.venue, item.year, item.offers, source=source, now=now
+                    )
+                else:
+                    change = library.set_standard(
+                        session, staff, item.venue, item.since, source=source, now=now
+                    )
+                summary.school += change
             else:
                 library.record_rotation(
                     session, staff, item.venue, item.to_venue, item.data, source=source, now=now
@@ -273,9 +336,10 @@ def import_file(
         session.rollback()
         raise
     logger.info(
-        "library import by staff %s: %s figures changed, %s rotations added",
+        "library import by staff %s: %s figures changed, %s rotations added, %s school values changed",
         staff.id,
         summary.figures,
         summary.rotations,
+        summary.school,
     )
     return summary
