@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from server import labels
 from server.config import Settings
@@ -159,12 +159,6 @@ def show_context(
         library.field_name(o.metric, o.month): o for o in library.outliers(session, venue_id, year).values()
     }
     entry, since = library.school_status(session, venue_id, year)
-    targets = session.exec(
-        select(Venue, OrgUnit)
-        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
-        .where(col(Venue.active).is_(True), col(Venue.type).in_(library.LIBRARY_TYPES), Venue.id != venue_id)
-        .order_by(col(OrgUnit.path), col(Venue.name))
-    ).all()
     context: dict[str, Any] = {
         "venue": venue,
         "unit": session.get(OrgUnit, venue.unit_id),
@@ -185,7 +179,7 @@ def show_context(
         },
         "school_errors": {},
         "rotations": library.venue_rotations(session, venue_id, year),
-        "targets": targets,
+        "targets": library.rotation_targets(session, venue),
         "rotation_form": {"sent_on": today.isoformat()},
         "rotation_errors": {},
         "history": library.history(session, venue_id),

@@ -410,6 +410,17 @@ def rotation_target(session: Session, from_venue: Venue, to_venue_id: int) -> Ve
     return venue
 
 
+def rotation_targets(session: Session, from_venue: Venue) -> list[tuple[Venue, OrgUnit]]:
+    """The libraries a batch may go to, for the picker: active venues that hold books, anywhere."""
+    stmt = (
+        select(Venue, OrgUnit)
+        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
+        .where(col(Venue.active).is_(True), col(Venue.type).in_(LIBRARY_TYPES), Venue.id != from_venue.id)
+        .order_by(col(OrgUnit.path), col(Venue.name))
+    )
+    return [(venue, unit) for venue, unit in session.exec(stmt).all()]
+
+
 def _rotation_fields(rotation: BookRotation, to_name: str) -> list[tuple[str, str]]:
     return [
         ("to_venue", to_name),
