@@ -16,6 +16,7 @@ from server.models import (
     EventStatus,
     EventType,
     Gender,
+    LibraryMetric,
     Role,
     UnitKind,
     VenueType,
@@ -106,6 +107,13 @@ CLUB_TYPES: dict[ClubType, str] = {
     ClubType.interest_group: N_("Interest group"),
 }
 
+LIBRARY_METRICS: dict[LibraryMetric, str] = {
+    LibraryMetric.titles_added: N_("New titles added"),
+    LibraryMetric.copies_added: N_("New copies added"),
+    LibraryMetric.materials_served: N_("Books and newspapers served"),
+    LibraryMetric.desk_visits: N_("Readers counted at the desk"),
+}
+
 # Monday is 0, as in date.weekday().
 WEEKDAYS = (
     N_("Monday"),
@@ -119,6 +127,7 @@ WEEKDAYS = (
 
 ALL: dict[type[StrEnum], dict[Any, str]] = {
     ClubType: CLUB_TYPES,
+    LibraryMetric: LIBRARY_METRICS,
     CheckInMode: CHECKIN_MODES,
     Channel: CHANNELS,
     VenueType: VENUE_TYPES,

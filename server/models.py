@@ -437,3 +437,92 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(default="", max_length=500)
+
+
+class LibraryMetric(StrEnum):
+    """A monthly figure a library enters by hand (docs/library-figures.md)."""
+
+    titles_added = "titles_added"  # new titles (đầu sách, báo, tạp chí) added to the collection
+    copies_added = "copies_added"  # new copies (bản) added
+    materials_served = "materials_served"  # lượt sách, báo phục vụ
+    desk_visits = "desk_visits"  # readers counted at the desk (lượt bạn đọc), beside check-ins
+
+
+class ChangeSource(StrEnum):
+    form = "form"
+    import_file = "import"
+
+
+class LibraryFigure(SQLModel, table=True):
+    """One library's figure for one month. Every change is also a LibraryChange row."""
+
+    __tablename__ = "library_figure"
+    __table_args__ = (UniqueConstraint("venue_id", "year", "month", "metric", name="uq_library_figure"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    year: int
+    month: int  # 1-12
+    metric: LibraryMetric = Field(sa_column=_enum(LibraryMetric))
+    value: int
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class BookRotation(SQLModel, table=True):
+    """A batch of books sent from one library to another (luân chuyển sách)."""
+
+    __tablename__ = "book_rotation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    from_venue_id: int = Field(foreign_key="venue.id", index=True)
+    to_venue_id: int = Field(foreign_key="venue.id", index=True)
+    copies: int
+    sent_on: date = Field(index=True)
+    note: str = Field(default="", max_length=300)
+    recorded_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class SchoolLibraryYear(SQLModel, table=True):
+    """Whether a school library offered lifelong-learning services in a calendar year."""
+
+    __tablename__ = "school_library_year"
+    __table_args__ = (UniqueConstraint("venue_id", "year", name="uq_school_library_year"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    year: int
+    offers_lifelong_learning: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class LibraryStandard(SQLModel, table=True):
+    """Since when a school's library meets the standard of Circular 16/2022/TT-BGDĐT (no row: it does not)."""
+
+    __tablename__ = "library_standard"
+
+    venue_id: int = Field(foreign_key="venue.id", primary_key=True)
+    met_since: date
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by_id: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class LibraryChange(SQLModel, table=True):
+    """The edit history of a venue's library figures: one row per changed value, never edited."""
+
+    __tablename__ = "library_change"
+    __table_args__ = (Index("ix_library_change_venue_at", "venue_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id")
+    # figure: "2026-03"; rotation: its id; school_year: "2026"; standard: "".
+    entity: str = Field(max_length=16)  # figure, rotation, school_year, standard
+    key: str = Field(default="", max_length=32)
+    field: str = Field(max_length=32)  # the metric, or copies / offers_lifelong_learning / met_since
+    old_value: str | None = Field(default=None, max_length=300)  # None: there was none
+    new_value: str | None = Field(default=None, max_length=300)  # None: removed
+    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    at: datetime = Field(default_factory=utcnow)
+    source: ChangeSource = Field(sa_column=_enum(ChangeSource))

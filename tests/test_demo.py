@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, SQLModel, col, select
@@ -11,6 +11,7 @@ from sqlmodel import Session, SQLModel, col, select
 from server.auth import authenticate
 from server.config import Settings
 from server.models import (
+    BookRotation,
     Channel,
     CheckIn,
     CheckInAttempt,
@@ -25,6 +26,9 @@ from server.models import (
     EventType,
     Headcount,
     KioskDevice,
+    LibraryChange,
+    LibraryFigure,
+    LibraryMetric,
     Meta,
     OrgUnit,
     Participant,
@@ -32,7 +36,7 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services import demo
+from server.services import demo, library
 from server.services.scans import check_in_window, code_for, event_from_code
 
 # 23:30 in Lạng Sơn on the first day of Tết 2026: a quiet month and a late hour, and the demo still has an
@@ -57,11 +61,39 @@ def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session,
     _check_open_and_upcoming(session, settings, events, check_ins)
     _check_kiosks(session)
     _check_clubs(session, settings, events, check_ins)
+    _check_library(session)
 
     demo.wipe(session)
     assert not demo.has_data(session)
     for table in SQLModel.metadata.sorted_tables:
         assert session.exec(select(func.count()).select_from(table)).one() == 0, table.name
+
+
+def _check_library(session: Session) -> None:
+    """Two years of figures for every public library, rotations, school libraries, and a correction."""
+    public = session.exec(
+        select(Venue.id).where(col(Venue.type).in_((VenueType.provincial_library, VenueType.commune_library)))
+    ).all()
+    last_year = library.monthly_sums(
+        session, LibraryMetric.materials_served, date(2025, 1, 1), date(2025, 12, 31)
+    )
+    this_year = library.monthly_sums(
+        session, LibraryMetric.materials_served, date(2026, 1, 1), date(2026, 12, 31)
+    )
+    assert set(last_year) == set(this_year) == set(public) and len(public) == 7
+    assert session.exec(select(func.count()).select_from(LibraryFigure)).one() == 7 * 4 * (12 + 1)
+    sent = library.rotation_copies(session, date(2025, 1, 1), date(2025, 12, 31))
+    assert len(sent) >= 2 and all(copies > 0 for copies in sent.values())
+    assert session.exec(select(func.count()).select_from(BookRotation)).one() >= 6
+    schools = library.school_years(session, 2025)
+    assert len(schools) == 13 and set(schools.values()) == {True, False}
+    assert 0 < len(library.standard_since(session)) < 13
+    corrected = session.exec(
+        select(LibraryChange).where(
+            col(LibraryChange.old_value).is_not(None), LibraryChange.entity == "figure"
+        )
+    ).all()
+    assert len(corrected) == 2  # the digit too many, and its correction
 
 
 def _check_kiosks(session: Session) -> None:

@@ -15,6 +15,7 @@ from server.config import Settings
 from server.models import (
     AgeBand,
     ApiToken,
+    BookRotation,
     CheckIn,
     Club,
     ClubMember,
@@ -22,6 +23,8 @@ from server.models import (
     Event,
     Gender,
     KioskDevice,
+    LibraryChange,
+    LibraryFigure,
     OrgUnit,
     Role,
     Staff,
@@ -39,6 +42,7 @@ from server.routes import (
     events,
     indicators,
     kiosks,
+    library,
     pages,
     places,
     reports,
@@ -47,6 +51,7 @@ from server.routes import (
 from server.services import clubs as club_service
 from server.services import identities
 from server.services import kiosks as kiosk_devices
+from server.services import library as library_service
 from server.services.identities import Profile
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
 
@@ -70,6 +75,10 @@ VALID_FORM = {
     "date": "2026-04-21",
     "start_time": "08:00",
     "end_time": "09:00",
+    "desk_visits_1": "5",
+    "copies": "5",
+    "sent_on": "2026-01-05",
+    "offers_lifelong_learning": "yes",
 }
 ROUTERS = (
     api,
@@ -81,6 +90,7 @@ ROUTERS = (
     events,
     indicators,
     kiosks,
+    library,
     pages,
     places,
     reports,
@@ -124,6 +134,9 @@ ORGANIZER_OPEN = {
     ("GET", "/kiosks"),
     ("GET", "/clubs"),  # only the clubs in scope (tests/test_clubs.py)
     ("POST", "/clubs"),  # a club at a venue out of scope: 403 (tests/test_clubs.py)
+    ("GET", "/library"),  # only the libraries in scope (tests/test_library.py)
+    ("GET", "/library/template.csv"),  # an example file, the same for everyone
+    ("POST", "/library/import"),  # every line's venue is checked against the scope (tests/test_library.py)
     ("POST", "/kiosks"),  # enrolling at a venue out of scope is refused in the form (tests/test_kiosks.py)
 }
 
@@ -176,7 +189,16 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
     their_club = club_service.create_club(
         session, other_staff, club_service.ClubInput("CLB Hát then", ClubType.club, theirs.id or 0)
     )
+    their_branch = make_venue(session, tree["other"])
+    their_rotation = library_service.add_rotation(
+        session,
+        other_staff,
+        theirs,
+        library_service.RotationInput(their_branch.id or 0, 10, utcnow().date()),
+        today=utcnow().date(),
+    )
     ids = {
+        "rotation_id": their_rotation.id or 0,
         "club_id": their_club.id or 0,
         "participant_id": their_card.participant_id,
         "card_id": their_card.id or 0,
@@ -194,7 +216,20 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
 def _snapshot(session: Session) -> tuple[int, ...]:
     return tuple(
         count_rows(session, model)
-        for model in (Event, CheckIn, Staff, OrgUnit, Venue, ApiToken, KioskDevice, Club, ClubMember)
+        for model in (
+            Event,
+            CheckIn,
+            Staff,
+            OrgUnit,
+            Venue,
+            ApiToken,
+            KioskDevice,
+            Club,
+            ClubMember,
+            BookRotation,
+            LibraryFigure,
+            LibraryChange,
+        )
     )
 
 

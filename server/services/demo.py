@@ -7,6 +7,7 @@ The data set is the same for the same seed and `now`; only the staff passwords a
 
 from __future__ import annotations
 
+import itertools
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from server.models import (
     Event,
     EventType,
     Gender,
+    LibraryMetric,
     Meta,
     OrgUnit,
     Role,
@@ -36,7 +38,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import clubs, identities, kiosks, places
+from server.services import clubs, identities, kiosks, library, places
 from server.services.checkin import CheckInRequest, Identity, check_in
 from server.services.clubs import ClubInput, ScheduleInput
 from server.services.events import EventInput, cancel_event, create_event, update_event
@@ -220,6 +222,7 @@ def build(
         _hold(session, settings, w, plan)
     _club_rosters(session, w)
     _kiosks(session, w)
+    _library(session, w)
     session.merge(Meta(key="demo", value="1"))
     session.commit()
     return logins
@@ -312,6 +315,71 @@ def _kiosks(session: Session, w: _World) -> None:
         kiosks.pair_device(session, code, enrolled + timedelta(minutes=2))
         if revoked_days is not None:
             kiosks.revoke_device(session, organizer, device.id or 0, w.now - timedelta(days=revoked_days))
+
+
+# A public library's usual month (titles added, copies added, materials served, readers at the desk): the
+# province's library is about five times a commune's.
+LIBRARY_MONTH = {LibraryMetric.titles_added: 30, LibraryMetric.copies_added: 90,
+                 LibraryMetric.materials_served: 1500, LibraryMetric.desk_visits: 600}  # fmt: skip
+LIBRARY_GROWTH = 1.09  # this year against last: inside the plan's 8-10 % band, on average
+
+
+def _library(session: Session, w: _World) -> None:
+    """Two years of monthly figures for the public libraries (a typing mistake corrected a few days later),
+    rotations from the province's library and between communes, and the school libraries' yearly flag and
+    standard dates, all through services/library.py so the edit history is the one staff would leave."""
+    today = w.now.astimezone(w.tz).date()
+    last_year, this_year = today.year - 1, today.year
+    admin = w.staff[None]
+    libraries = _of_type(w, VenueType.provincial_library) + _of_type(w, VenueType.commune_library)
+    first: tuple[Venue, Staff] | None = None
+    for venue in libraries:
+        commune_id = w.commune_of[venue.id or 0]
+        staff = w.staff[commune_id] if commune_id is not None else admin
+        size = 5.0 if venue.type == VenueType.provincial_library else w.rng.uniform(0.6, 1.4)
+        for year, growth in ((last_year, 1.0), (this_year, LIBRARY_GROWTH)):
+            months = range(1, 13) if year < this_year else range(1, today.month)  # this month is not over
+            for month in months:
+                factor = size * growth * MONTH_FACTOR.get(month, 1.0)
+                cells: dict[library.FigureKey, int | None] = {
+                    (month, metric): round(base * factor * w.rng.uniform(0.85, 1.15))
+                    for metric, base in LIBRARY_MONTH.items()
+                }
+                # Entered early the next month.
+                entered = min(_at(w, date(year + month // 12, month % 12 + 1, 3), 9), w.now)
+                library.save_figures(session, staff, venue, year, cells, today=today, now=entered)
+        if first is None:
+            first = (venue, staff)
+    if first is not None:  # a figure typed with a digit too many, corrected the next week
+        venue, staff = first
+        key = (3, LibraryMetric.materials_served)
+        right = library.year_figures(session, venue.id or 0, last_year)[key].value
+        typed = _at(w, date(last_year, 4, 3), 10)
+        library.save_figures(session, staff, venue, last_year, {key: right * 10}, today=today, now=typed)
+        fixed = typed + timedelta(days=7)
+        library.save_figures(session, staff, venue, last_year, {key: right}, today=today, now=fixed)
+    province, communes = libraries[0], libraries[1:]
+    for year in (last_year, this_year):
+        for i, target in enumerate(communes):
+            sent_on = date(year, 3 + (i % 3) * 3, 10 + i)
+            if sent_on >= today:
+                continue
+            copies = round(w.rng.randint(80, 160) * (LIBRARY_GROWTH if year == this_year else 1))
+            data = library.RotationInput(target.id or 0, copies, sent_on, "Luân chuyển sách định kỳ")
+            library.add_rotation(session, admin, province, data, today=today, now=_at(w, sent_on, 15))
+    for sender, receiver in itertools.pairwise(communes):
+        sent_on = date(last_year, 10, 20)
+        data = library.RotationInput(receiver.id or 0, w.rng.randint(30, 60), sent_on, "Sách thiếu nhi")
+        staff = w.staff[w.commune_of[sender.id or 0]]
+        library.add_rotation(session, staff, sender, data, today=today, now=_at(w, sent_on, 15))
+    for i, school in enumerate(_of_type(w, VenueType.school_library)):
+        staff = w.staff[w.commune_of[school.id or 0]]
+        since = date(last_year - 1, 9, 5) if i % 3 == 0 else None  # a third meet the standard
+        for year, offers in ((last_year, i % 2 == 0), (this_year, i % 4 != 3)):
+            if year == this_year and i % 5 == 4:
+                continue  # not entered yet
+            at = min(_at(w, date(year, 12, 20), 9), w.now)
+            library.save_school_year(session, staff, school, year, offers, since, today=today, now=at)
 
 
 def _name(rng: random.Random, gender: Gender) -> str:
