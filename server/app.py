@@ -33,6 +33,8 @@ from server.routes import (
     pages,
     people,
     places,
+    places_history,
+    report_groups,
     reports,
     staff,
 )
@@ -75,6 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
         clubs.router,
         people.router,
         places.router,
+        places_history.router,
+        report_groups.router,
         reports.router,
         staff.router,
         kiosks.router,

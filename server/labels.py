@@ -16,6 +16,7 @@ from server.models import (
     EventStatus,
     EventType,
     Gender,
+    LinkKind,
     Role,
     UnitKind,
     VenueType,
@@ -117,7 +118,15 @@ WEEKDAYS = (
     N_("Sunday"),
 )
 
+LINK_KINDS: dict[LinkKind, str] = {
+    LinkKind.renamed: N_("renamed"),
+    LinkKind.moved: N_("moved"),
+    LinkKind.merged: N_("merged"),
+    LinkKind.split_up: N_("split"),
+}
+
 ALL: dict[type[StrEnum], dict[Any, str]] = {
+    LinkKind: LINK_KINDS,
     ClubType: CLUB_TYPES,
     CheckInMode: CHECKIN_MODES,
     Channel: CHANNELS,

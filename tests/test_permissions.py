@@ -39,6 +39,8 @@ from server.routes import (
     kiosks,
     pages,
     places,
+    places_history,
+    report_groups,
     reports,
     staff,
 )
@@ -69,7 +71,22 @@ VALID_FORM = {
     "start_time": "08:00",
     "end_time": "09:00",
 }
-ROUTERS = (api, api_kiosk, api_people, checkin, clubs, desk, events, kiosks, pages, places, reports, staff)
+ROUTERS = (
+    api,
+    api_kiosk,
+    api_people,
+    checkin,
+    clubs,
+    desk,
+    events,
+    kiosks,
+    pages,
+    places,
+    places_history,
+    report_groups,
+    reports,
+    staff,
+)
 # Routes anyone may use: the resident's check-in, the start page, login, language, health, the API's docs.
 PUBLIC = {
     ("GET", "/"),
