@@ -35,6 +35,8 @@ from server.routes import (
     pages,
     people,
     places,
+    places_history,
+    report_groups,
     reports,
     staff,
 )
@@ -78,6 +80,8 @@ def create_app(settings: Settings) -> FastAPI:
         library.router,
         people.router,
         places.router,
+        places_history.router,
+        report_groups.router,
         reports.router,
         indicators.router,
         staff.router,

@@ -17,6 +17,7 @@ from server.models import (
     EventType,
     Gender,
     LibraryMetric,
+    LinkKind,
     Role,
     UnitKind,
     VenueType,
@@ -125,7 +126,15 @@ WEEKDAYS = (
     N_("Sunday"),
 )
 
+LINK_KINDS: dict[LinkKind, str] = {
+    LinkKind.renamed: N_("renamed"),
+    LinkKind.moved: N_("moved"),
+    LinkKind.merged: N_("merged"),
+    LinkKind.split_up: N_("split"),
+}
+
 ALL: dict[type[StrEnum], dict[Any, str]] = {
+    LinkKind: LINK_KINDS,
     ClubType: CLUB_TYPES,
     LibraryMetric: LIBRARY_METRICS,
     CheckInMode: CHECKIN_MODES,

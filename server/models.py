@@ -165,7 +165,34 @@ class UnitSource(SQLModel, table=True):
     note: str = Field(default="", max_length=200)
 
 
+class LinkKind(StrEnum):
+    """How a unit version was made from another (services/places_history.py)."""
+
+    renamed = "renamed"
+    moved = "moved"
+    merged = "merged"
+    split_up = "split"  # not `split`: that would hide str.split
+
+
+class UnitLink(SQLModel, table=True):
+    """A unit version made from another on a day: a rename or move (new version of the same village), a
+    merge (the kept unit from the closed one) or a split (each part from the closed whole)."""
+
+    __tablename__ = "unit_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    from_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    kind: LinkKind = Field(sa_column=_enum(LinkKind))
+    effective_on: date
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Venue(SQLModel, table=True):
+    """A library, cultural house, ... Its id never changes; `unit_id` is where it is now, and
+    `VenuePlacement` where it was on any day."""
+
     __tablename__ = "venue"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -175,7 +202,55 @@ class Venue(SQLModel, table=True):
     code: str | None = Field(default=None, max_length=32, unique=True)
     address: str = Field(default="", max_length=300)
     active: bool = True
+    closed_on: date | None = None  # the first day it is closed (active is False from then on)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class VenuePlacement(SQLModel, table=True):
+    """The unit a venue belonged to from `valid_from` to `valid_to` (both included; NULL: no bound)."""
+
+    __tablename__ = "venue_placement"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class VenueName(SQLModel, table=True):
+    """A name a venue had until `valid_to` (included); the current name is `Venue.name`."""
+
+    __tablename__ = "venue_name"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    name: str = Field(max_length=200)
+    valid_to: date
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportGroup(SQLModel, table=True):
+    """A saved set of units reported together, for example a former district's communes."""
+
+    __tablename__ = "report_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=1000)
+    created_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReportGroupMember(SQLModel, table=True):
+    __tablename__ = "report_group_member"
+    __table_args__ = (UniqueConstraint("group_id", "unit_id", name="uq_report_group_member"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="report_group.id", index=True)
+    unit_id: int = Field(foreign_key="org_unit.id", index=True)
 
 
 class Staff(SQLModel, table=True):

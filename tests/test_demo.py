@@ -29,14 +29,18 @@ from server.models import (
     LibraryChange,
     LibraryFigure,
     LibraryMetric,
+    LinkKind,
     Meta,
     OrgUnit,
     Participant,
+    ReportGroup,
     UnitKind,
+    UnitLink,
     Venue,
     VenueType,
 )
-from server.services import demo, library
+from server.services import demo, library, report_groups
+from server.services.places_history import commune_on
 from server.services.scans import check_in_window, code_for, event_from_code
 
 # 23:30 in Lạng Sơn on the first day of Tết 2026: a quiet month and a late hour, and the demo still has an
@@ -62,6 +66,7 @@ def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session,
     _check_kiosks(session)
     _check_clubs(session, settings, events, check_ins)
     _check_library(session)
+    _check_place_changes(session, settings, check_ins)
 
     demo.wipe(session)
     assert not demo.has_data(session)
@@ -94,6 +99,31 @@ def _check_library(session: Session) -> None:
         )
     ).all()
     assert len(corrected) == 2  # the digit too many, and its correction
+
+
+def _check_place_changes(session: Session, settings: Settings, check_ins: list[CheckIn]) -> None:
+    """A Khánh Khê village moved on 1/9/2025: its venue's records keep the commune of their own day."""
+    (link,) = session.exec(select(UnitLink)).all()
+    old, new = session.get(OrgUnit, link.from_unit_id), session.get(OrgUnit, link.unit_id)
+    assert old is not None and new is not None
+    assert (link.kind, link.effective_on, old.name) == (LinkKind.moved, date(2025, 9, 1), new.name)
+    khanh_khe = session.exec(select(OrgUnit).where(OrgUnit.name == "Xã Khánh Khê")).one()
+    assert old.parent_id == khanh_khe.id != new.parent_id and old.valid_to == date(2025, 8, 31)
+    venue = session.exec(select(Venue).where(Venue.unit_id == new.id)).first()
+    assert venue is not None and venue.id is not None
+    assert commune_on(session, venue.id, date(2025, 8, 31)) == khanh_khe.id
+    assert commune_on(session, venue.id, date(2025, 9, 1)) == new.parent_id
+    theirs = [c for c in check_ins if c.venue_id == venue.id]
+    assert theirs, "the moved village's cultural house has visits"
+    sides = set()
+    for c in theirs:
+        before = c.checked_in_at.astimezone(settings.tz).date() < link.effective_on
+        assert c.commune_id == (khanh_khe.id if before else new.parent_id)
+        sides.add(before)
+    assert sides == {True, False}, "visits on both sides of the move"
+    group = session.exec(select(ReportGroup)).one()
+    assert group.name == "Huyện Văn Quan cũ"
+    assert {u.name for u in report_groups.group_units(session, group.id or 0)} == set(SIX_COMMUNES)
 
 
 def _check_kiosks(session: Session) -> None:

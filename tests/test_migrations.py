@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +25,10 @@ from server.models import (
     CredentialKind,
     Event,
     Participant,
+    Venue,
+    VenuePlacement,
 )
-from server.services import attendance
+from server.services import attendance, places_history
 from server.services.identities import device_credential, participant_for_device
 from tests.conftest import BACKENDS, PG_URL, _admin_sql
 
@@ -108,4 +110,20 @@ def test_upgrade_from_0001_keeps_every_phone_check_in_and_attempt(fresh_settings
         assert event is not None and event.checkin_mode == CheckInMode.poster
         live = attendance.live_summary(session, 1)
         assert (live.visits, live.people, live.walk_ins) == (2, 2, 0)
+    engine.dispose()
+
+
+def test_upgrade_to_0006_gives_every_venue_one_open_placement(fresh_settings: Settings) -> None:
+    config = alembic_config(fresh_settings)
+    command.upgrade(config, "0001")
+    _old_data(fresh_settings)
+    command.upgrade(config, "head")
+
+    engine = make_engine(fresh_settings)
+    with Session(engine) as session:
+        placements = session.exec(select(VenuePlacement)).all()
+        assert [(p.venue_id, p.unit_id, p.valid_from, p.valid_to) for p in placements] == [(1, 1, None, None)]
+        assert places_history.venue_unit_on(session, 1, date(2020, 1, 1)) == 1
+        venue = session.get(Venue, 1)
+        assert venue is not None and venue.closed_on is None
     engine.dispose()

@@ -45,6 +45,8 @@ from server.routes import (
     library,
     pages,
     places,
+    places_history,
+    report_groups,
     reports,
     staff,
 )
@@ -93,6 +95,8 @@ ROUTERS = (
     library,
     pages,
     places,
+    places_history,
+    report_groups,
     reports,
     staff,
 )

@@ -25,7 +25,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -49,7 +49,7 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import attempts, clubs, identities, scans
+from server.services import attempts, clubs, identities, places_history, scans
 from server.services.identities import Profile
 
 # A device clock may run a little fast; a scan "from the future" beyond this is refused.
@@ -291,7 +291,7 @@ def _check_in(
         )
     venue = session.get(Venue, event.venue_id)
     assert venue is not None, "events always have a venue (foreign key)"
-    commune_id, village_id = place_of(session, venue)
+    commune_id, village_id = place_of(session, venue, at.astimezone(settings.tz).date())
     record = CheckIn(
         event_id=event.id or 0,
         participant_id=participant.id or 0,
@@ -417,9 +417,11 @@ def existing_check_in(session: Session, event_id: int, participant_id: int) -> C
     ).first()
 
 
-def place_of(session: Session, venue: Venue) -> tuple[int | None, int | None]:
-    """The commune and village of a venue as the tree stands today, copied into each record."""
-    unit = session.get(OrgUnit, venue.unit_id)
+def place_of(session: Session, venue: Venue, day: date | None = None) -> tuple[int | None, int | None]:
+    """The commune and village of a venue on `day` (the record's own local day; today's tree if None),
+    copied into each record: a late batch from before a move keeps the place it had then."""
+    unit_id = places_history.venue_unit_on(session, venue.id or 0, day) if day is not None else None
+    unit = session.get(OrgUnit, unit_id if unit_id is not None else venue.unit_id)
     if unit is None:
         return None, None
     if unit.kind == UnitKind.village:

@@ -28,6 +28,7 @@ from server.models import (
     Event,
     EventType,
     Gender,
+    Headcount,
     LibraryMetric,
     Meta,
     OrgUnit,
@@ -38,7 +39,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import clubs, identities, kiosks, library, places
+from server.services import clubs, identities, kiosks, library, places, places_history, report_groups
 from server.services.checkin import CheckInRequest, Identity, check_in
 from server.services.clubs import ClubInput, ScheduleInput
 from server.services.events import EventInput, cancel_event, create_event, update_event
@@ -223,6 +224,7 @@ def build(
     _club_rosters(session, w)
     _kiosks(session, w)
     _library(session, w)
+    _place_changes(session, w)
     session.merge(Meta(key="demo", value="1"))
     session.commit()
     return logins
@@ -286,6 +288,42 @@ def _venues(session: Session, w: _World) -> None:
     vanquan = w.communes["vanquan"]
     add(vanquan, VenueType.school_library, "Thư viện Trường THPT Văn Quan", vanquan.id)
     add(vanquan, VenueType.armed_forces_library, "Tủ sách Ban Chỉ huy Quân sự xã Văn Quan", vanquan.id)
+
+
+def _place_changes(session: Session, w: _World) -> None:
+    """A village of Khánh Khê moved to a neighbouring commune on 1 September last year, and the former Văn
+    Quan district saved as a reporting group.
+
+    The demo's records were all made before the move is recorded here, so those from its effective day on
+    still carry Khánh Khê. A real office would have recorded the move on time and those records would carry
+    the new commune: the demo stamps them so (demo data only; the change services never rewrite a record).
+    Records from before the move keep Khánh Khê, as every real record does."""
+    admin = w.staff[None]
+    local_now = w.now.astimezone(w.tz)
+    on = max(date(local_now.year - 1, 9, 1), places.REFORM_DATE + timedelta(days=1))
+    source = w.communes["khanhkhe"]
+    village = w.villages[source.id or 0][0]  # the first village of a commune always has a cultural house
+    others = [c for c in w.communes.values() if c.id != source.id]
+    target = min(others, key=lambda c: (len(w.villages[c.id or 0]), c.name))  # keeps each commune at <= 7
+    venue_ids = [v.id for v in session.exec(select(Venue).where(Venue.unit_id == village.id))]
+    moved = places_history.move_village(
+        session, admin, village.id or 0, commune_id=target.id, on=on, now=w.now
+    )
+    since = datetime.combine(on, time(0), w.tz).astimezone(UTC)
+    stamp = {"commune_id": target.id, "village_id": moved.id}
+    for model, at in ((CheckIn, CheckIn.checked_in_at), (Headcount, Headcount.counted_at)):
+        rows = session.exec(select(model).where(col(model.venue_id).in_(venue_ids), col(at) >= since))
+        for row in rows:
+            row.sqlmodel_update(stamp)
+            session.add(row)
+    session.commit()
+    report_groups.save_group(
+        session,
+        admin,
+        name="Huyện Văn Quan cũ",
+        description="Sáu xã của huyện Văn Quan trước ngày 1/7/2025",
+        unit_ids=[c.id or 0 for c in w.communes.values()],
+    )
 
 
 def _cards(session: Session, settings: Settings, w: _World) -> None:

@@ -116,7 +116,7 @@ def _change(
             raise AppError(ErrorCode.headcount_below_zero, event=event)
     venue = session.get(Venue, event.venue_id)
     assert venue is not None
-    commune_id, village_id = checkin.place_of(session, venue)
+    commune_id, village_id = checkin.place_of(session, venue, at.astimezone(settings.tz).date())
     row = Headcount(
         event_id=event.id or 0,
         delta=request.delta,

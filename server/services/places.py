@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from server.errors import N_, FormError
 from server.i18n import gettext as translate
 from server.labels import VENUE_TYPES, sort_key
-from server.models import OrgUnit, UnitKind, UnitSource, Venue, VenueType, utcnow
+from server.models import OrgUnit, UnitKind, UnitSource, Venue, VenuePlacement, VenueType, utcnow
 
 DEFAULT_COMMUNES_FILE = Path(__file__).resolve().parent.parent / "data" / "lang-son-communes-2025.json"
 REFORM_DATE = date(2025, 7, 1)  # two-level local government: districts gone, communes merged
@@ -217,6 +217,9 @@ def add_venue(
     assert unit is not None and venue_type is not None
     venue = Venue(name=name, type=venue_type, unit_id=unit.id or 0, address=address, code=code or None)
     session.add(venue)
+    session.flush()
+    # Its first placement has no start: back-dated records from before it was typed in still find it.
+    session.add(VenuePlacement(venue_id=venue.id or 0, unit_id=venue.unit_id))
     session.commit()
     return venue
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from server.errors import N_, AppError, ErrorCode
-from server.models import OrgUnit, UnitKind, Venue
+from server.models import OrgUnit, UnitKind, Venue, VenuePlacement
 from server.services.places import (
     LOCAL,
     ImportSummary,
@@ -177,6 +177,8 @@ def import_places_csv(session: Session, text: str) -> ImportSummary:
                     code=v.get("code") or None,
                 )
                 session.add(venue)
+                session.flush()
+                session.add(VenuePlacement(venue_id=venue.id or 0, unit_id=venue.unit_id))
                 summary.venues += 1
         session.commit()
     except BaseException:

@@ -1,0 +1,220 @@
+"""Routes for dated changes of villages and venues (admin only): their history and the change forms."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from server.deps import AdminStaff, SessionDep, TemplatesDep
+from server.errors import N_, AppError, ErrorCode, FormError
+from server.models import OrgUnit, Staff, UnitKind, Venue
+from server.services import places, places_history
+
+router = APIRouter(include_in_schema=False)
+
+UNIT_CHANGES = {
+    "rename": N_("Rename"),
+    "move": N_("Move to another commune"),
+    "merge": N_("Merge into another village"),
+    "split": N_("Split into new villages"),
+    "close": N_("Dissolve (close)"),
+}
+VENUE_CHANGES = {
+    "rename": N_("Rename"),
+    "move": N_("Move to another village or commune"),
+    "close": N_("Close"),
+}
+PARTS = range(1, places_history.MAX_PARTS + 1)
+
+
+def _int(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
+def _unit(session: Session, unit_id: int) -> OrgUnit:
+    unit = session.get(OrgUnit, unit_id)
+    if unit is None or unit.kind != UnitKind.village:
+        raise AppError(ErrorCode.not_found)
+    return unit
+
+
+def _venue(session: Session, venue_id: int) -> Venue:
+    venue = session.get(Venue, venue_id)
+    if venue is None:
+        raise AppError(ErrorCode.not_found)
+    return venue
+
+
+def _choices(session: Session) -> dict[str, Any]:
+    tree = places.unit_tree(session, with_venues=False)
+    communes = [node for province in tree for node in province.children if node.unit.kind == UnitKind.commune]
+    return {"tree": tree, "commune_options": [(node.unit.id, node.unit.name) for node in communes]}
+
+
+def _unit_page(
+    request: Request,
+    session: Session,
+    templates: TemplatesDep,
+    unit: OrgUnit,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    context: dict[str, Any] = {
+        "unit": unit,
+        "commune": session.get(OrgUnit, unit.parent_id),
+        "history": places_history.unit_history(session, unit.id or 0),
+        "venues": places_history._venues_of(session, unit),
+        "changes": UNIT_CHANGES,
+        "parts": PARTS,
+        "form": {},
+        "errors": {},
+        "done": request.query_params.get("done") == "1",
+        **_choices(session),
+        **extra,
+    }
+    return templates.render(request, "places/unit_change.html", context, status_code=status)
+
+
+@router.get("/places/units/{unit_id}/change")
+def show_unit_change(
+    request: Request, unit_id: int, staff: AdminStaff, session: SessionDep, templates: TemplatesDep
+) -> Response:
+    """A village's versions and links, and the form that renames, moves, merges, splits or closes it."""
+    return _unit_page(request, session, templates, _unit(session, unit_id))
+
+
+def _apply_unit_change(session: Session, staff: Staff, unit: OrgUnit, form: dict[str, Any]) -> OrgUnit:
+    on = places_history.parse_day(form["effective_on"])
+    unit_id, kind = unit.id or 0, form["kind"]
+    if kind == "rename":
+        return places_history.rename_village(session, staff, unit_id, name=form["name"], on=on)
+    if kind == "move":
+        commune_id = _int(form["commune_id"])
+        return places_history.move_village(
+            session, staff, unit_id, commune_id=commune_id, on=on, name=form["name"]
+        )
+    if kind == "merge":
+        return places_history.merge_village(session, staff, unit_id, into_id=_int(form["into_id"]), on=on)
+    if kind == "split":
+        names = [form[f"split_name_{n}"] for n in PARTS]
+        chosen = {venue_id: (part - 1 if part else None) for venue_id, part in form["venue_parts"].items()}
+        parts = places_history.split_village(session, staff, unit_id, names=names, venue_parts=chosen, on=on)
+        return parts[0]
+    if kind == "close":
+        return places_history.close_village(session, staff, unit_id, on=on)
+    raise FormError({"kind": N_("Choose a kind of change.")})
+
+
+def _venue_parts(values: list[str]) -> dict[int, int | None]:
+    """Each venue's chosen part from "<venue id>:<part number>" values."""
+    chosen: dict[int, int | None] = {}
+    for value in values:
+        venue_id, _, part = value.partition(":")
+        if (number := _int(venue_id)) is not None:
+            chosen[number] = _int(part)
+    return chosen
+
+
+@router.post("/places/units/{unit_id}/change")
+def change_unit(
+    request: Request,
+    unit_id: int,
+    staff: AdminStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    kind: Annotated[str, Form(max_length=20)] = "",
+    effective_on: Annotated[str, Form(max_length=20)] = "",
+    name: Annotated[str, Form(max_length=300)] = "",
+    commune_id: Annotated[str, Form(max_length=20)] = "",
+    into_id: Annotated[str, Form(max_length=20)] = "",
+    split_name_1: Annotated[str, Form(max_length=300)] = "",
+    split_name_2: Annotated[str, Form(max_length=300)] = "",
+    split_name_3: Annotated[str, Form(max_length=300)] = "",
+    split_name_4: Annotated[str, Form(max_length=300)] = "",
+    venue_part: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies defaults)
+) -> Response:
+    """Record a dated change of a village; its venues follow it from the effective date."""
+    unit = _unit(session, unit_id)
+    form: dict[str, Any] = {
+        "kind": kind,
+        "effective_on": effective_on,
+        "name": name,
+        "commune_id": commune_id,
+        "into_id": into_id,
+        "split_name_1": split_name_1,
+        "split_name_2": split_name_2,
+        "split_name_3": split_name_3,
+        "split_name_4": split_name_4,
+        "venue_parts": _venue_parts(venue_part),
+    }
+    try:
+        result = _apply_unit_change(session, staff, unit, form)
+    except FormError as error:
+        session.rollback()
+        return _unit_page(request, session, templates, unit, 422, form=form, errors=error.fields)
+    return RedirectResponse(f"/places/units/{result.id}/change?done=1", status_code=303)
+
+
+def _venue_page(
+    request: Request,
+    session: Session,
+    templates: TemplatesDep,
+    venue: Venue,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    context: dict[str, Any] = {
+        "venue": venue,
+        "place": session.get(OrgUnit, venue.unit_id),
+        "history": places_history.venue_history(session, venue.id or 0),
+        "changes": VENUE_CHANGES,
+        "form": {},
+        "errors": {},
+        "done": request.query_params.get("done") == "1",
+        **_choices(session),
+        **extra,
+    }
+    return templates.render(request, "places/venue_change.html", context, status_code=status)
+
+
+@router.get("/places/venues/{venue_id}/change")
+def show_venue_change(
+    request: Request, venue_id: int, staff: AdminStaff, session: SessionDep, templates: TemplatesDep
+) -> Response:
+    """A venue's places and past names, and the form that renames, moves or closes it."""
+    return _venue_page(request, session, templates, _venue(session, venue_id))
+
+
+@router.post("/places/venues/{venue_id}/change")
+def change_venue(
+    request: Request,
+    venue_id: int,
+    staff: AdminStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    kind: Annotated[str, Form(max_length=20)] = "",
+    effective_on: Annotated[str, Form(max_length=20)] = "",
+    name: Annotated[str, Form(max_length=300)] = "",
+    unit_id: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Record a dated rename, move or closing of a venue (its id, check-ins and figures stay)."""
+    venue = _venue(session, venue_id)
+    on = places_history.parse_day(effective_on)
+    try:
+        if kind == "rename":
+            places_history.rename_venue(session, staff, venue_id, name=name, on=on)
+        elif kind == "move":
+            places_history.move_venue(session, staff, venue_id, unit_id=_int(unit_id), on=on)
+        elif kind == "close":
+            places_history.close_venue(session, staff, venue_id, on=on)
+        else:
+            raise FormError({"kind": N_("Choose a kind of change.")})
+    except FormError as error:
+        session.rollback()
+        form = {"kind": kind, "effective_on": effective_on, "name": name, "unit_id": unit_id}
+        return _venue_page(request, session, templates, venue, 422, form=form, errors=error.fields)
+    return RedirectResponse(f"/places/venues/{venue_id}/change?done=1", status_code=303)
