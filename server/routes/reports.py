@@ -1,4 +1,5 @@
-"""Routes under /reports: the yearly report page and its XLSX and CSV downloads (admin and office)."""
+"""Routes under /reports: the yearly report page, its XLSX and CSV downloads, and the CSV of every check-in
+(admin and office)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlmodel import Session
 
 from server.config import Settings
 from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import MESSAGES, FormError
 from server.models import Staff
-from server.services import exports, reports
+from server.services import checkin_export, exports, reports
 from server.templating import Templates
 
 router = APIRouter(prefix="/reports", include_in_schema=False)
@@ -66,6 +67,7 @@ def show_report(
         notes=reports.NOTES,
         xlsx_url=f"/reports/{window.year}.xlsx{query}",
         csv_url=f"/reports/{window.year}.csv{query}",
+        checkins_url=f"/reports/{window.year}/checkins.csv{query}",
     )
     return templates.render(request, "reports/index.html", context)
 
@@ -98,6 +100,35 @@ def download_csv(
 ) -> Response:
     """The report as a CSV file."""
     return _download(request, staff, session, settings, templates, language, year, until, "csv")
+
+
+@router.get("/{year}/checkins.csv")
+def download_checkins_csv(
+    year: str,
+    request: Request,
+    staff: OfficeStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    language: LanguageDep,
+    until: str = "",
+) -> Response:
+    """Every check-in and walk-in count of the window as one CSV row each, streamed."""
+    today = datetime.now(settings.tz).date()
+    try:
+        window = reports.window_from_query(year, until, today=today)
+    except FormError as error:
+        return _refused(request, templates, _page_context(session, staff, settings, year, until), error)
+    rows = checkin_export.export_rows(session, staff, window, settings.tz)
+    # The session dependency closes after the response is sent, so the rows are read while streaming.
+    return StreamingResponse(
+        checkin_export.csv_chunks(rows, language),
+        media_type=exports.CSV_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{checkin_export.filename(window)}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _download(
