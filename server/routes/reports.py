@@ -9,11 +9,14 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from markupsafe import Markup
 from sqlmodel import Session
 
+from server import charts
 from server.config import Settings
 from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, TemplatesDep
-from server.errors import MESSAGES, FormError
+from server.errors import MESSAGES, N_, FormError
+from server.i18n import gettext
 from server.models import Staff
 from server.services import checkin_export, exports, reports
 from server.templating import Templates
@@ -68,8 +71,43 @@ def show_report(
         xlsx_url=f"/reports/{window.year}.xlsx{query}",
         csv_url=f"/reports/{window.year}.csv{query}",
         checkins_url=f"/reports/{window.year}/checkins.csv{query}",
+        charts=_charts(totals, language),
     )
     return templates.render(request, "reports/index.html", context)
+
+
+def _charts(totals: reports.YearlyTotals, language: str) -> dict[str, Markup]:
+    """Inline SVG charts of visits and people for the breakdowns read as a picture (they print, unlike
+    CSS bars): horizontal bars by commune, vertical bars by month. The table beside each keeps the numbers."""
+
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    drawn: dict[str, Markup] = {}
+    for breakdown in totals.breakdowns:
+        series = [
+            (_(exports.VISITS), [row.visits for row in breakdown.rows]),
+            (_(exports.PEOPLE), [row.people for row in breakdown.rows]),
+        ]
+        common: dict[str, Any] = {
+            "title": _(breakdown.title),
+            "empty_text": _(N_("No check-ins in this window.")),
+            "chart_id": f"chart-{breakdown.key}",
+            "language": language,
+        }
+        if breakdown.key == "commune":
+            labels = [row.text(language) for row in breakdown.rows]
+            drawn["commune"] = Markup(charts.horizontal_bars(labels, series, **common))
+        elif breakdown.key == "month":
+            svg = charts.vertical_bars(
+                [row.key for row in breakdown.rows],
+                series,
+                axis_title=_(breakdown.column),
+                long_labels=[row.text(language) for row in breakdown.rows],
+                **common,
+            )
+            drawn["month"] = Markup(svg)
+    return drawn
 
 
 @router.get("/{year}.xlsx")
