@@ -1,4 +1,5 @@
-"""The `diemdanh` command (also `python -m server`): serve, migrate, demo, create-user, load-communes."""
+"""The `diemdanh` command (also `python -m server`): serve, migrate, demo, create-user, load-communes, and
+the scheduled exports report and export-checkins."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
@@ -14,7 +18,13 @@ from sqlmodel import Session, col, select
 from server.config import Settings, SettingsError
 from server.db import make_engine, migrate, session_scope
 from server.errors import AppError, FormError
-from server.models import OrgUnit, Role
+from server.i18n import LANGUAGES
+from server.models import OrgUnit, Role, Staff
+
+if TYPE_CHECKING:
+    from server.services.reports import ReportWindow
+
+Producer = Callable[[Session, Settings, "ReportWindow", BinaryIO], None]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -156,6 +166,78 @@ def cmd_load_communes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line_scope() -> Staff:
+    """An administrator's scope (every unit) for the exports: an unsaved Staff that never enters a session
+    and logs in nowhere; the report services read only its role and unit."""
+    return Staff(username="(command line)", role=Role.admin, unit_id=None, password_hash="!", active=False)
+
+
+def _write_export(args: argparse.Namespace, produce: Producer) -> int:
+    """Resolve the window from --year/--until, then have `produce` write the file to --output."""
+    from server.services import reports
+
+    settings = _settings()
+    migrate(settings)
+    output = Path(args.output)
+    # Written beside the target and renamed at the end, so a scheduled copy never picks up half a file.
+    partial = output.with_name(f".{output.name}.partial")
+    engine = make_engine(settings)
+    try:
+        window = reports.window_from_query(args.year, args.until, today=datetime.now(settings.tz).date())
+        with session_scope(engine) as session, partial.open("wb") as file:
+            produce(session, settings, window, file)
+        partial.replace(output)
+    except FormError as error:
+        for field, message in error.fields.items():
+            print(f"diemdanh: --{field}: {message}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"diemdanh: {error}", file=sys.stderr)
+        return 1
+    finally:
+        partial.unlink(missing_ok=True)
+        engine.dispose()
+    print(f"Wrote {output} ({window.start:%d/%m/%Y}-{window.end:%d/%m/%Y}).")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from server.services import exports, reports
+
+    def produce(session: Session, settings: Settings, window: ReportWindow, file: BinaryIO) -> None:
+        totals = reports.yearly_totals(session, _command_line_scope(), window, settings.tz)
+        file.write(exports.to_xlsx(totals, args.language))
+
+    return _write_export(args, produce)
+
+
+def cmd_export_checkins(args: argparse.Namespace) -> int:
+    from server.services import checkin_export
+
+    def produce(session: Session, settings: Settings, window: ReportWindow, file: BinaryIO) -> None:
+        rows = checkin_export.export_rows(session, _command_line_scope(), window, settings.tz)
+        checkin_export.write_checkins_csv(rows, file, args.language)
+
+    return _write_export(args, produce)
+
+
+def _window_arguments(parser: argparse.ArgumentParser, output_example: str) -> None:
+    parser.add_argument("--year", required=True, help="statistical year, e.g. 2025")
+    parser.add_argument(
+        "--until",
+        default="",
+        metavar="YYYY-MM-DD",
+        help="cut-off date inside the year (default: 31/12, or today for the current year)",
+    )
+    parser.add_argument("--output", required=True, help=f"file to write, e.g. {output_example}")
+    parser.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        default="vi",
+        help="language of the headers and labels (default: vi, Vietnamese)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diemdanh",
@@ -240,6 +322,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--file", help="a JSON file in the same format as server/data/lang-son-communes-2025.json"
     )
     load.set_defaults(func=cmd_load_communes)
+
+    report = commands.add_parser(
+        "report",
+        help="write the yearly report as an XLSX workbook (every unit), for scheduled exports",
+        description="Write the yearly participation report (the same workbook as the Excel download on the "
+        "reports page, for an administrator: every commune and ward) to a file. Check-ins count up to "
+        "31/12, or up to today in the current year, or up to --until.",
+    )
+    _window_arguments(report, "report.xlsx")
+    report.set_defaults(func=cmd_report)
+
+    checkins = commands.add_parser(
+        "export-checkins",
+        help="write every check-in and walk-in count of a year as a CSV file, for scheduled exports",
+        description="Write one CSV row per check-in and per walk-in count in the window (the rows the "
+        "yearly report counts, every unit), with the place and time as they were that day and a person "
+        "number instead of a name. Columns: docs/exports.md. The file is streamed: a year of a million "
+        "check-ins takes little memory.",
+    )
+    _window_arguments(checkins, "checkins.csv")
+    checkins.set_defaults(func=cmd_export_checkins)
     return parser
 
 

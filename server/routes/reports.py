@@ -1,4 +1,5 @@
-"""Routes under /reports: the yearly report page and its XLSX and CSV downloads (admin and office)."""
+"""Routes under /reports: the yearly report page, its XLSX and CSV downloads, and the CSV of every check-in
+(admin and office)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from markupsafe import Markup
 from sqlmodel import Session
 
+from server import charts
 from server.config import Settings
 from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, TemplatesDep
-from server.errors import MESSAGES, FormError
+from server.errors import MESSAGES, N_, FormError
+from server.i18n import gettext
 from server.models import Staff
-from server.services import exports, reports
+from server.services import checkin_export, exports, reports
 from server.templating import Templates
 
 router = APIRouter(prefix="/reports", include_in_schema=False)
@@ -66,8 +70,44 @@ def show_report(
         notes=reports.NOTES,
         xlsx_url=f"/reports/{window.year}.xlsx{query}",
         csv_url=f"/reports/{window.year}.csv{query}",
+        checkins_url=f"/reports/{window.year}/checkins.csv{query}",
+        charts=_charts(totals, language),
     )
     return templates.render(request, "reports/index.html", context)
+
+
+def _charts(totals: reports.YearlyTotals, language: str) -> dict[str, Markup]:
+    """Inline SVG charts of visits and people for the breakdowns read as a picture (they print, unlike
+    CSS bars): horizontal bars by commune, vertical bars by month. The table beside each keeps the numbers."""
+
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    drawn: dict[str, Markup] = {}
+    for breakdown in totals.breakdowns:
+        series = [
+            (_(exports.VISITS), [row.visits for row in breakdown.rows]),
+            (_(exports.PEOPLE), [row.people for row in breakdown.rows]),
+        ]
+        common: dict[str, Any] = {
+            "title": _(breakdown.title),
+            "empty_text": _(N_("No check-ins in this window.")),
+            "chart_id": f"chart-{breakdown.key}",
+            "language": language,
+        }
+        if breakdown.key == "commune":
+            labels = [row.text(language) for row in breakdown.rows]
+            drawn["commune"] = Markup(charts.horizontal_bars(labels, series, **common))
+        elif breakdown.key == "month":
+            svg = charts.vertical_bars(
+                [row.key for row in breakdown.rows],
+                series,
+                axis_title=_(breakdown.column),
+                long_labels=[row.text(language) for row in breakdown.rows],
+                **common,
+            )
+            drawn["month"] = Markup(svg)
+    return drawn
 
 
 @router.get("/{year}.xlsx")
@@ -98,6 +138,35 @@ def download_csv(
 ) -> Response:
     """The report as a CSV file."""
     return _download(request, staff, session, settings, templates, language, year, until, "csv")
+
+
+@router.get("/{year}/checkins.csv")
+def download_checkins_csv(
+    year: str,
+    request: Request,
+    staff: OfficeStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    templates: TemplatesDep,
+    language: LanguageDep,
+    until: str = "",
+) -> Response:
+    """Every check-in and walk-in count of the window as one CSV row each, streamed."""
+    today = datetime.now(settings.tz).date()
+    try:
+        window = reports.window_from_query(year, until, today=today)
+    except FormError as error:
+        return _refused(request, templates, _page_context(session, staff, settings, year, until), error)
+    rows = checkin_export.export_rows(session, staff, window, settings.tz)
+    # The session dependency closes after the response is sent, so the rows are read while streaming.
+    return StreamingResponse(
+        checkin_export.csv_chunks(rows, language),
+        media_type=exports.CSV_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="{checkin_export.filename(window)}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _download(

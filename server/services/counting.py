@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, cast, distinct, func, literal, null, union_all
+from sqlalchemy import Boolean, Integer, String, and_, cast, distinct, func, literal, null, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
@@ -23,7 +23,8 @@ WALK_IN = "walk_in"
 
 def visit_rows(check_ins: ColumnElement[bool], headcounts: ColumnElement[bool]) -> Any:
     """One row per check-in and per headcount change matching the two conditions, as a subquery with the
-    columns kind, weight, participant_id, at, event_id, venue_id, venue_type, commune_id, age_band, gender."""
+    columns kind, weight, participant_id, at, event_id, venue_id, venue_type, commune_id, age_band, gender,
+    and for a per-record listing (exports) record_id, channel, late (NULL for a headcount) and village_id."""
     named: Any = sa_select(
         literal(CHECK_IN, String).label("kind"),
         literal(1, Integer).label("weight"),
@@ -35,6 +36,10 @@ def visit_rows(check_ins: ColumnElement[bool], headcounts: ColumnElement[bool]) 
         col(CheckIn.commune_id).label("commune_id"),
         col(CheckIn.age_band).label("age_band"),
         col(CheckIn.gender).label("gender"),
+        col(CheckIn.id).label("record_id"),
+        col(CheckIn.channel).label("channel"),
+        col(CheckIn.late).label("late"),
+        col(CheckIn.village_id).label("village_id"),
     ).where(check_ins)
     counted: Any = sa_select(
         literal(WALK_IN, String).label("kind"),
@@ -47,6 +52,10 @@ def visit_rows(check_ins: ColumnElement[bool], headcounts: ColumnElement[bool]) 
         col(Headcount.commune_id).label("commune_id"),
         col(Headcount.age_band).label("age_band"),
         col(Headcount.gender).label("gender"),
+        col(Headcount.id).label("record_id"),
+        col(Headcount.channel).label("channel"),
+        cast(null(), Boolean).label("late"),
+        col(Headcount.village_id).label("village_id"),
     ).where(headcounts)
     return union_all(named, counted).subquery("visits")
 

@@ -2,7 +2,8 @@
 
 XLSX: a first sheet "Tổng hợp" (summary: unit, window, rule, generation time, totals of visits, people and
 walk-ins), then one sheet per breakdown with its header on row 1, one row per item, a Total row, and below
-a blank row the window, the rule and the notes. Counts are numbers, never text.
+a blank row the window, the rule and the notes. Counts are numbers, never text. The commune and month
+sheets carry a native column chart of visits and people over their own cells (xlsx_charts.py).
 
 CSV: UTF-8 with a BOM (so Excel shows Vietnamese diacritics), comma separated, CRLF line ends, one header
 row and one flat table that a program can read without skipping anything. Every row carries its unit, the
@@ -24,6 +25,7 @@ import xlsxwriter
 from server.errors import N_
 from server.i18n import gettext
 from server.services.reports import NOTES, RULE_TEXT, Breakdown, YearlyTotals, unit_text, window_text
+from server.services.xlsx_charts import add_breakdown_chart
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -118,6 +120,7 @@ def _breakdown_sheet(
     sheet.set_column(0, 0, min(60, max(len(text) for text in [*names, *headers[:1], _(TOTAL)]) + 2))
     sheet.set_column(1, 3, 12)
     sheet.freeze_panes(1, 0)
+    add_breakdown_chart(workbook, sheet, breakdown.key, len(breakdown.rows), language)
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
