@@ -12,20 +12,26 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from server.config import Settings
+from server.errors import FormError
 from server.models import (
+    BookRotation,
     Channel,
     Club,
     ClubType,
     Event,
     EventType,
     IndicatorTarget,
+    LibraryFigure,
+    LibraryMetric,
+    LibraryStandard,
     OrgUnit,
     Role,
+    SchoolLibraryYear,
     Staff,
     Venue,
     VenueType,
 )
-from server.services import indicators
+from server.services import indicators, places_history, report_groups
 from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.indicators import BY_KEY, Figure, Status, Target
@@ -326,3 +332,112 @@ def test_indicators_stay_inside_the_staff_scope(client: TestClient, session: Ses
     page = client.get("/indicators")
     assert page.status_code == 200 and units["other"].name not in page.text
     assert session.get(OrgUnit, units["commune"].id) is not None and Event is not None
+
+
+def _figures(session: Session, venue: Venue, metric: LibraryMetric, year: int, monthly: int) -> None:
+    for month in range(1, 13):
+        session.add(
+            LibraryFigure(venue_id=venue.id or 0, year=year, month=month, metric=metric, value=monthly)
+        )
+    session.commit()
+
+
+def test_library_figures_feed_their_indicators(session: Session, settings: Settings) -> None:
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    mine = make_venue(session, units["commune"], type=VenueType.commune_library)
+    theirs = make_venue(session, units["other"], type=VenueType.commune_library)
+    for venue, added in ((mine, (10, 11)), (theirs, (5, 5))):
+        _figures(session, venue, LibraryMetric.copies_added, 2024, added[0])
+        _figures(session, venue, LibraryMetric.copies_added, 2025, added[1])
+    _figures(session, mine, LibraryMetric.materials_served, 2024, 100)
+    _figures(session, mine, LibraryMetric.materials_served, 2025, 105)
+    session.add(
+        LibraryFigure(venue_id=mine.id or 0, year=2025, month=1, metric=LibraryMetric.desk_visits, value=50)
+    )
+    session.add(
+        BookRotation(
+            from_venue_id=mine.id or 0, to_venue_id=theirs.id or 0, copies=100, sent_on=date(2024, 5, 2)
+        )
+    )
+    session.add(
+        BookRotation(
+            from_venue_id=mine.id or 0, to_venue_id=theirs.id or 0, copies=108, sent_on=date(2025, 5, 2)
+        )
+    )
+    session.commit()
+    window = report_window(2025, until=None, today=TODAY)
+    everything = indicators.evaluate(session, admin, window, _all(session, admin), TZ)
+
+    added = _value(everything, "materials_added")
+    assert (added.value, added.previous) == (12 * 16, 12 * 15)  # both libraries, every month
+    assert added.change == pytest.approx(100 / 15) and added.status == Status.behind  # 6.7 % < 8 %
+    served = _value(everything, "materials_served")
+    assert served.change == pytest.approx(5) and served.status == Status.behind  # the plan wants +10 %
+    rotation = _value(everything, "book_rotation")
+    assert (rotation.value, rotation.previous, rotation.status) == (108, 100, Status.met)
+    users = _value(everything, "library_users")
+    assert (users.value, users.previous, users.status) == (50, 0, Status.no_base)  # desk visits only
+
+    commune = indicators.resolve_area(session, admin, f"u:{units['commune'].id}")
+    in_commune = _value(indicators.evaluate(session, admin, window, commune, TZ), "materials_added")
+    assert (in_commune.value, in_commune.previous, in_commune.status) == (132, 120, Status.met)
+    records = indicators.records(session, admin, "materials_added", window, mine.id or 0, TZ)
+    assert [(r.figure.month, r.figure.value) for r in records.figures] == [(m, 11) for m in range(1, 13)]
+    sent = indicators.records(session, admin, "book_rotation", window, mine.id or 0, TZ)
+    assert [r.rotation.copies for r in sent.rotations] == [108]
+
+
+def test_school_libraries_marked_by_hand_win_over_their_events(session: Session, settings: Settings) -> None:
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    busy, quiet, standard = (
+        make_venue(session, units["commune"], type=VenueType.school_library) for _ in range(3)
+    )
+    event = make_event(session, busy, starts_at=datetime(2025, 3, 3, 2, tzinfo=UTC))
+    at = datetime(2025, 3, 3, 3, tzinfo=UTC)
+    change_headcount(session, settings, HeadcountRequest(new_nonce(), event.id or 0, 12), staff=admin, now=at)
+    session.add(SchoolLibraryYear(venue_id=busy.id or 0, year=2025, offers_lifelong_learning=False))
+    session.add(SchoolLibraryYear(venue_id=quiet.id or 0, year=2025, offers_lifelong_learning=True))
+    session.add(LibraryStandard(venue_id=standard.id or 0, met_since=date(2025, 6, 1)))
+    session.commit()
+    window = report_window(2025, until=None, today=TODAY)
+    evaluation = indicators.evaluate(session, admin, window, _all(session, admin), TZ)
+
+    lifelong = _value(evaluation, "school_lifelong")
+    assert (lifelong.numerator, lifelong.denominator) == (1, 3)  # quiet (marked), not busy (marked no)
+    meets = _value(evaluation, "school_standard")
+    assert (meets.numerator, meets.denominator, meets.previous_numerator) == (1, 3, 0)
+    # 33 % against 80 % by 2030, up from 0 % in a year between milestones: on track.
+    assert meets.status == Status.on_track
+    early = report_window(2025, until=date(2025, 5, 31), today=TODAY)
+    assert (
+        _value(
+            indicators.evaluate(session, admin, early, _all(session, admin), TZ), "school_standard"
+        ).numerator
+        == 0
+    )
+
+
+def test_a_group_and_a_moved_venue_count_where_they_stood(session: Session, settings: Settings) -> None:
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    house = make_venue(session, units["village"])  # in "commune" until 30/6/2025, then in "other"
+    make_venue(session, units["other"], type=VenueType.culture_sport_centre)
+    places_history.move_venue(session, admin, house.id or 0, unit_id=units["other"].id, on=date(2025, 7, 1))
+    group = report_groups.save_group(session, admin, name="Huyện cũ", unit_ids=[units["other"].id or 0])
+    in_group = indicators.resolve_area(session, admin, f"g:{group.id}")
+    commune = indicators.resolve_area(session, admin, f"u:{units['commune'].id}")
+    window = report_window(2025, until=None, today=TODAY)
+
+    now_group = _value(indicators.evaluate(session, admin, window, in_group, TZ), "active_houses")
+    now_commune = _value(indicators.evaluate(session, admin, window, commune, TZ), "active_houses")
+
+    assert (now_group.denominator, now_group.previous_denominator) == (2, 1)
+    assert (now_commune.denominator, now_commune.previous_denominator) == (0, 1)
+    assert now_commune.status == Status.no_base and now_commune.value is None
+    choices = dict(indicators.area_choices(session, admin, "vi"))
+    assert choices[f"g:{group.id}"] == "Nhóm: Huyện cũ" and choices[""] == "All communes and wards"
+    office = make_staff(session, Role.office, units["commune"])
+    with pytest.raises(FormError):
+        indicators.resolve_area(session, office, f"g:{group.id}")  # the group lies outside its scope

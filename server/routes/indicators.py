@@ -50,7 +50,7 @@ def _choice(
         "cutoff_options": cutoffs,
         "area_options": [
             (value, gettext(language, text) if value == "" else text)
-            for value, text in indicators.area_choices(session, staff)
+            for value, text in indicators.area_choices(session, staff, language)
         ],
     }
 

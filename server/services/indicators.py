@@ -37,8 +37,10 @@ from server.models import (
     Event,
     Headcount,
     IndicatorTarget,
+    LibraryMetric,
     Meta,
     OrgUnit,
+    ReportGroup,
     Role,
     Staff,
     UnitKind,
@@ -46,13 +48,12 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import counting, reports
+from server.services import counting, library, places_history, report_groups, reports
 from server.services.reports import ReportWindow
 
 log = logging.getLogger("diemdanh.indicators")
 
 PLAN_START, PLAN_END = 2023, 2030
-MILESTONES = (2025, 2030)  # the plan's "by 2025" and "by 2030" shares
 PUBLIC_LIBRARIES = (VenueType.provincial_library, VenueType.commune_library)
 CULTURE_HOUSES = (VenueType.culture_sport_centre, VenueType.village_cultural_house)
 CUTOFF_KEY, MONTHS_KEY, MIN_VISITS_KEY = "report_cutoff", "active_months", "active_min_visits"
@@ -96,33 +97,75 @@ class Definition:
     counts: str  # msgid: what the numerator (or X) is, precisely
     base: str  # msgid: the denominator of a share, or what the growth compares with
     plan: dict[int, tuple[float | None, float | None]]  # the seed plan's target by year: (low, high) %
+    visits: bool = False  # X counts check-ins and headcounts (counting.visit_rows)
+    venue_types: tuple[VenueType, ...] | None = None  # the venues counted (None: every venue)
+    metric: LibraryMetric | None = None  # X adds, per venue, a library figure entered by hand
+    milestones: tuple[int, ...] = (2025, PLAN_END)  # a share's years due ("by 2025", "by 2030")
+    unit: str = N_("visits")  # what X is counted in
 
 
 def _every_year(low: float | None, high: float | None = None) -> dict[int, tuple[float | None, float | None]]:
     return {year: (low, high) for year in range(PLAN_START, PLAN_END + 1)}
 
 
-def _milestones(by_2025: float, by_2030: float) -> dict[int, tuple[float | None, float | None]]:
+def _milestones(by_2025: float | None, by_2030: float) -> dict[int, tuple[float | None, float | None]]:
     """A share due "by 2025" then "by 2030": each year until a milestone carries that milestone's value."""
-    return {year: (by_2025 if year <= 2025 else by_2030, None) for year in range(PLAN_START, PLAN_END + 1)}
+    return {
+        year: (by_2025 if year <= 2025 and by_2025 is not None else by_2030, None)
+        for year in range(PLAN_START, PLAN_END + 1)
+    }
 
 
+SAME_WINDOW = N_("The same window a year earlier")
 DEFINITIONS: tuple[Definition, ...] = (
     Definition(
         "library_users",
         Kind.growth,
         N_("Public-library users (visits)"),
         N_("Check-ins and walk-ins at provincial and commune libraries, plus visits counted at the desk"),
-        N_("The same window a year earlier"),
+        SAME_WINDOW,
         _every_year(8, 10),
+        visits=True,
+        venue_types=PUBLIC_LIBRARIES,
+        metric=LibraryMetric.desk_visits,
+    ),
+    Definition(
+        "materials_added",
+        Kind.growth,
+        N_("New books, newspapers and magazines added (copies)"),
+        N_("Copies added to the collections, as each library entered them by month"),
+        SAME_WINDOW,
+        _every_year(8, 10),
+        metric=LibraryMetric.copies_added,
+        unit=N_("copies"),
+    ),
+    Definition(
+        "materials_served",
+        Kind.growth,
+        N_("Books and newspapers served to readers"),
+        N_("Uses of books and newspapers (lượt sách, báo phục vụ), as each library entered them by month"),
+        SAME_WINDOW,
+        _every_year(10),
+        metric=LibraryMetric.materials_served,
+        unit=N_("uses"),
+    ),
+    Definition(
+        "book_rotation",
+        Kind.growth,
+        N_("Book rotation (copies sent to other libraries)"),
+        N_("Copies in the rotation batches sent in the window, counted for the sending library"),
+        SAME_WINDOW,
+        _every_year(8),
+        unit=N_("copies"),
     ),
     Definition(
         "participation",
         Kind.growth,
         N_("Participation in reading festivals, contests, book days, exhibitions and clubs"),
         N_("Check-ins and walk-ins at every event (the yearly report's visits); people are counted apart"),
-        N_("The same window a year earlier"),
+        SAME_WINDOW,
         _every_year(None),
+        visits=True,
     ),
     Definition(
         "active_houses",
@@ -131,6 +174,7 @@ DEFINITIONS: tuple[Definition, ...] = (
         N_("Centres and houses with at least one regularly active club, class or group"),
         N_("Every commune culture-sport centre and village cultural house open in the window"),
         _milestones(50, 70),
+        venue_types=CULTURE_HOUSES,
     ),
     Definition(
         "school_lifelong",
@@ -142,6 +186,17 @@ DEFINITIONS: tuple[Definition, ...] = (
         ),
         N_("Every school library open in the window"),
         _milestones(70, 80),
+        venue_types=(VenueType.school_library,),
+    ),
+    Definition(
+        "school_standard",
+        Kind.share,
+        N_("Schools whose library meets the standard (Circular 16/2022/TT-BGDĐT)"),
+        N_("School libraries recognised as meeting the standard on or before the window's last day"),
+        N_("Every school library open in the window"),
+        _milestones(None, 80),
+        venue_types=(VenueType.school_library,),
+        milestones=(PLAN_END,),
     ),
 )
 BY_KEY = {definition.key: definition for definition in DEFINITIONS}
@@ -251,23 +306,16 @@ def _subtree(session: Session, units: Iterable[OrgUnit]) -> frozenset[int]:
     return frozenset(ids)
 
 
-def area_choices(session: Session, staff: Staff) -> list[tuple[str, str]]:
-    """(value, label) for a <select>: everything (admin), then the staff member's own unit and the
-    communes below it, open ones first by name."""
-    path = auth.scope_path(session, staff)
-    query = select(OrgUnit).where(col(OrgUnit.kind).in_([UnitKind.province, UnitKind.commune]))
-    if path is not None:
-        query = query.where(col(OrgUnit.path).startswith(path))
-    units = sorted(
-        session.exec(query),
-        key=lambda u: (u.kind != UnitKind.province, u.valid_to is not None, labels.sort_key(u.name)),
-    )
-    choices = [("", ALL_AREA)] if path is None else []
-    return choices + [(f"u:{u.id}", u.name) for u in units]
+def area_choices(session: Session, staff: Staff, language: str) -> list[tuple[str, str]]:
+    """(value, label) for a <select>: everything (admin), the saved groups in scope, the province and the
+    communes in scope."""
+    everything = [("", ALL_AREA)] if auth.scope_path(session, staff) is None else []
+    return everything + report_groups.unit_choices(session, staff, language)
 
 
 def resolve_area(session: Session, staff: Staff, value: str) -> Area:
-    """The area a chooser's value names, inside the staff member's scope; refusals are FormErrors."""
+    """The area a chooser's value names ("" is the staff member's whole scope), inside that scope;
+    refusals are FormErrors."""
     auth.require_role(staff, Role.admin, Role.office)
     path = auth.scope_path(session, staff)
     value = value.strip()
@@ -278,11 +326,16 @@ def resolve_area(session: Session, staff: Staff, value: str) -> Area:
         if unit is None:
             raise AppError(ErrorCode.forbidden)
         return Area(f"u:{unit.id}", unit.name, _subtree(session, [unit]), unit.id)
-    kind, _, number = value.partition(":")
-    if kind == "u" and number.isascii() and number.isdigit() and len(number) < 10:
-        unit = session.get(OrgUnit, int(number))
+    kind, number = report_groups.parse_area(value)
+    if kind == "unit":
+        unit = session.get(OrgUnit, number)
         if unit is not None and (path is None or unit.path.startswith(path)):
             return Area(value, unit.name, _subtree(session, [unit]), unit.id)
+    else:
+        group = session.get(ReportGroup, number)
+        members = report_groups.group_units(session, number) if group else []
+        if group and members and (path is None or all(m.path.startswith(path) for m in members)):
+            return Area(value, group.name, _subtree(session, members))
     raise FormError({"area": N_("Choose a commune or group from the list.")})
 
 
@@ -300,12 +353,17 @@ def record_clause(model: type[CheckIn] | type[Headcount], area: Area) -> ColumnE
     )
 
 
-def venues_open(session: Session, area: Area, kinds: Collection[VenueType]) -> list[Venue]:
-    """Open venues of these kinds in the area."""
-    query = select(Venue).where(col(Venue.type).in_(list(kinds)), col(Venue.active).is_(True))
-    if area.unit_ids is not None:
-        query = query.where(col(Venue.unit_id).in_(list(area.unit_ids)))
-    return list(session.exec(query))
+def venues_open(
+    session: Session, area: Area, kinds: Collection[VenueType] | None, day: date
+) -> dict[int, VenuePart]:
+    """A part for every venue of these kinds (None: any) open on `day` and standing in the area then."""
+    found = {}
+    for venue_id, (venue, unit_id) in places_history.venue_units_on(session, day).items():
+        if kinds is not None and venue.type not in kinds:
+            continue
+        if area.unit_ids is None or unit_id in area.unit_ids:
+            found[venue_id] = VenuePart(venue, unit_id)
+    return found
 
 
 # --- targets -----------------------------------------------------------------------------------------------
@@ -480,7 +538,8 @@ def _status(
     if measure >= target.low:
         return Status.met if window.complete else Status.on_track
     rising = before.denominator and measure > 100 * before.numerator / before.denominator
-    if definition.kind == Kind.share and window.year not in MILESTONES and window.year < PLAN_END and rising:
+    between = window.year not in definition.milestones and window.year < max(definition.milestones)
+    if definition.kind == Kind.share and between and rising:
         return Status.on_track  # below the target but rising, in a year between the plan's milestones
     return Status.behind
 
@@ -559,13 +618,12 @@ def figure(
     """The raw figure of one indicator over one window and area."""
     parts = venue_parts(session, definition, window, area, tz, rules)
     if definition.kind == Kind.growth:
-        visits, people = visit_totals(session, window, area, tz, _venue_types(definition))
-        return Figure(value=visits + sum(p.extra for p in parts.values()), people=people)
+        extra = sum(p.extra for p in parts.values())
+        if not definition.visits:
+            return Figure(value=extra)
+        visits, people = visit_totals(session, window, area, tz, definition.venue_types)
+        return Figure(value=visits + extra, people=people)
     return Figure(numerator=sum(1 for p in parts.values() if p.meets), denominator=len(parts))
-
-
-def _venue_types(definition: Definition) -> tuple[VenueType, ...] | None:
-    return PUBLIC_LIBRARIES if definition.key == "library_users" else None
 
 
 def visit_rows(
@@ -597,6 +655,7 @@ class VenuePart:
     """What one venue adds: a share's yes or no (with why), or a growth figure's extra (desk counts)."""
 
     venue: Venue
+    unit_id: int  # where the venue stood on the window's last day
     meets: bool = False
     detail: dict[str, Any] = field(default_factory=dict)
     extra: int = 0
@@ -605,12 +664,30 @@ class VenuePart:
 def venue_parts(
     session: Session, definition: Definition, window: ReportWindow, area: Area, tz: tzinfo, rules: Rules
 ) -> dict[int, VenuePart]:
-    """Per venue of a share's denominator: whether it meets the condition and the facts behind it."""
+    """Per venue: a share's answer with the facts behind it, or what a growth figure adds beyond visits
+    (the library figures entered by hand, the copies a library sent out)."""
     if definition.key == "active_houses":
         return _active_houses(session, window, area, tz, rules)
     if definition.key == "school_lifelong":
         return _school_lifelong(session, window, area, tz)
-    return {}
+    if definition.key == "school_standard":
+        since = library.standard_since(session)
+        parts = venues_open(session, area, definition.venue_types, window.end)
+        for venue_id, part in parts.items():
+            met = since.get(venue_id)
+            part.detail["since"] = met
+            part.meets = met is not None and met <= window.end
+        return parts
+    if definition.metric is not None:
+        sums = library.monthly_sums(session, definition.metric, window.start, window.end)
+    elif definition.key == "book_rotation":
+        sums = library.rotation_copies(session, window.start, window.end)
+    else:
+        return {}
+    parts = venues_open(session, area, definition.venue_types, window.end)
+    for venue_id, part in parts.items():
+        part.extra = sums.get(venue_id, 0)
+    return {venue_id: part for venue_id, part in parts.items() if part.extra}
 
 
 def _active_houses(
@@ -618,7 +695,7 @@ def _active_houses(
 ) -> dict[int, VenuePart]:
     """A house is active when one of its clubs had attended sessions (at least `active_min_visits` visits)
     in at least `active_months` different months of the window."""
-    parts = {v.id or 0: VenuePart(v) for v in venues_open(session, area, CULTURE_HOUSES)}
+    parts = venues_open(session, area, CULTURE_HOUSES, window.end)
     if not parts:
         return parts
     clubs = sorted(
@@ -653,18 +730,21 @@ def _active_houses(
 
 
 def _school_lifelong(session: Session, window: ReportWindow, area: Area, tz: tzinfo) -> dict[int, VenuePart]:
-    """A school library offers lifelong-learning services when it had at least one visit in the window."""
-    parts = {v.id or 0: VenuePart(v) for v in venues_open(session, area, [VenueType.school_library])}
+    """A school library offers lifelong-learning services in a year when it was marked so for that year;
+    where nothing was marked, when it had at least one visit in the window."""
+    kinds = (VenueType.school_library,)
+    parts = venues_open(session, area, kinds, window.end)
     if not parts:
         return parts
-    rows = visit_rows(window, area, tz, [VenueType.school_library])
-    visited = session.execute(
-        sa_select(rows.c.venue_id, func.sum(rows.c.weight)).group_by(rows.c.venue_id)
-    ).all()
-    for venue_id, visits in visited:
-        if venue_id in parts:
-            parts[venue_id].detail["visits"] = int(visits or 0)
-            parts[venue_id].meets = int(visits or 0) > 0
+    rows = visit_rows(window, area, tz, kinds)
+    visited = dict(
+        session.execute(sa_select(rows.c.venue_id, func.sum(rows.c.weight)).group_by(rows.c.venue_id)).all()
+    )
+    marked = library.school_years(session, window.year)
+    for venue_id, part in parts.items():
+        visits = int(visited.get(venue_id) or 0)
+        part.detail.update(visits=visits, marked=marked.get(venue_id))
+        part.meets = marked.get(venue_id, visits > 0)
     return parts
 
 
@@ -720,28 +800,30 @@ def drill(session: Session, staff: Staff, key: str, window: ReportWindow, area: 
     if definition.kind == Kind.growth:
         for index, span in enumerate((window, previous)):
             parts = venue_parts(session, definition, span, area, tz, rules)
-            rows = visit_rows(span, area, tz, _venue_types(definition))
-            visits, people, _ = counting.measures(rows)
-            for commune_id, v, p in session.execute(
-                sa_select(rows.c.commune_id, visits, people).group_by(rows.c.commune_id)
-            ):
-                _add(by_commune, commune_id, index, Figure(int(v), int(p)))
-            for venue_id, v, p in session.execute(
-                sa_select(rows.c.venue_id, visits, people).group_by(rows.c.venue_id)
-            ):
-                _add(by_venue, venue_id, index, Figure(int(v), int(p)))
+            if definition.visits:
+                rows = visit_rows(span, area, tz, definition.venue_types)
+                visits, people, _ = counting.measures(rows)
+                for commune_id, v, p in session.execute(
+                    sa_select(rows.c.commune_id, visits, people).group_by(rows.c.commune_id)
+                ):
+                    _add(by_commune, commune_id, index, Figure(int(v), int(p)))
+                for venue_id, v, p in session.execute(
+                    sa_select(rows.c.venue_id, visits, people).group_by(rows.c.venue_id)
+                ):
+                    _add(by_venue, venue_id, index, Figure(int(v), int(p)))
             for venue_id, part in parts.items():
                 venue_names[venue_id] = part.venue.name
-                _add(by_venue, venue_id, index, Figure(part.extra, 0))
-                commune = commune_of.get(part.venue.unit_id)
-                _add(by_commune, commune.id if commune else None, index, Figure(part.extra, 0))
+                extra = Figure(part.extra, 0 if definition.visits else None)
+                _add(by_venue, venue_id, index, extra)
+                commune = commune_of.get(part.unit_id)
+                _add(by_commune, commune.id if commune else None, index, extra)
     else:
         for index, span in enumerate((window, previous)):
             for venue_id, part in venue_parts(session, definition, span, area, tz, rules).items():
                 venue_names[venue_id] = part.venue.name
                 one = Figure(numerator=int(part.meets), denominator=1)
                 _add(by_venue, venue_id, index, one)
-                commune = commune_of.get(part.venue.unit_id)
+                commune = commune_of.get(part.unit_id)
                 _add(by_commune, commune.id if commune else None, index, one)
     if by_venue:
         query = select(Venue.id, Venue.name).where(col(Venue.id).in_(list(by_venue)))
@@ -815,6 +897,8 @@ class Records:
     window: ReportWindow
     events: tuple[EventRecord, ...]  # events at the venue with visits in the window
     part: VenuePart | None  # a share's answer for the venue, with its facts (clubs and their months)
+    figures: tuple[library.FigureRow, ...] = ()  # the monthly figures entered by hand behind the number
+    rotations: tuple[library.RotationRow, ...] = ()  # the batches the venue sent
 
 
 def records(
@@ -843,6 +927,16 @@ def records(
             key=lambda r: r.event.starts_at,
         )
     )
-    area = Area(f"u:{venue.unit_id}", venue.name, frozenset({venue.unit_id}), venue.unit_id)
-    parts = venue_parts(session, definition, window, area, tz, load_rules(session))
-    return Records(definition, venue, window, found, parts.get(venue_id))
+    parts = venue_parts(session, definition, window, Area("", venue.name, None), tz, load_rules(session))
+    figures = (
+        library.figure_rows(session, definition.metric, window.start, window.end, [venue_id])
+        if definition.metric
+        else []
+    )
+    rotations = (
+        library.rotation_rows(session, window.start, window.end, [venue_id])
+        if definition.key == "book_rotation"
+        else []
+    )
+    part = parts.get(venue_id) if definition.kind == Kind.share else None
+    return Records(definition, venue, window, found, part, tuple(figures), tuple(rotations))

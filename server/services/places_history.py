@@ -89,18 +89,26 @@ def _open_on(venue: Venue, day: date) -> bool:
     return venue.active  # closed before closing dates were recorded: counted as closed on every day
 
 
-def venues_on(session: Session, day: date) -> dict[int, int | None]:
-    """Venue id -> its commune on `day` (None for a province's venue), for the venues open that day."""
-    units = {u.id: u for u in session.exec(select(OrgUnit))}
+def venue_units_on(session: Session, day: date) -> dict[int, tuple[Venue, int]]:
+    """Venue id -> (the venue, the unit it stood in on `day`), for the venues open that day."""
     placements = _placements(session)
-    found: dict[int, int | None] = {}
+    found: dict[int, tuple[Venue, int]] = {}
     for venue in session.exec(select(Venue)):
         if venue.id is None or not _open_on(venue, day):
             continue
         unit_id = _unit_on(venue, placements.get(venue.id, []), day)
         if unit_id is not None:
-            found[venue.id] = _commune_of(units.get(unit_id))
+            found[venue.id] = (venue, unit_id)
     return found
+
+
+def venues_on(session: Session, day: date) -> dict[int, int | None]:
+    """Venue id -> its commune on `day` (None for a province's venue), for the venues open that day."""
+    units = {u.id: u for u in session.exec(select(OrgUnit))}
+    return {
+        venue_id: _commune_of(units.get(unit_id))
+        for venue_id, (_venue, unit_id) in venue_units_on(session, day).items()
+    }
 
 
 def units_on(session: Session, day: date, kind: UnitKind | None = None) -> list[OrgUnit]:
