@@ -54,7 +54,7 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services import exports, indicators, places, reports, staff
+from server.services import areas, exports, indicators, places, reports, staff
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 KINDS = (
@@ -200,9 +200,9 @@ def main() -> int:
         total = session.exec(select(func.count()).select_from(CheckIn)).one()
         window = reports.report_window(year, until=None, today=date(year + 1, 1, 15))
         start, stop = window.bounds(TZ)
-        everywhere = indicators.resolve_area(session, admin, "")
+        everywhere = areas.resolve_area(session, admin, "")
         commune = session.exec(select(OrgUnit).where(OrgUnit.kind == UnitKind.commune)).first()
-        one = indicators.resolve_area(session, admin, f"u:{commune.id if commune else 0}")
+        one = areas.resolve_area(session, admin, f"u:{commune.id if commune else 0}")
 
         def count_year() -> object:
             query = select(func.count()).where(

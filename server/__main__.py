@@ -22,9 +22,10 @@ from server.i18n import LANGUAGES
 from server.models import OrgUnit, Role, Staff
 
 if TYPE_CHECKING:
+    from server.services.areas import Area
     from server.services.reports import ReportWindow
 
-Producer = Callable[[Session, Settings, "ReportWindow", BinaryIO], None]
+Producer = Callable[[Session, Settings, "ReportWindow", "Area", BinaryIO], None]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -174,7 +175,7 @@ def _command_line_scope() -> Staff:
 
 def _write_export(args: argparse.Namespace, produce: Producer) -> int:
     """Resolve the window from --year/--until, then have `produce` write the file to --output."""
-    from server.services import reports
+    from server.services import indicators, reports
 
     settings = _settings()
     migrate(settings)
@@ -183,9 +184,23 @@ def _write_export(args: argparse.Namespace, produce: Producer) -> int:
     partial = output.with_name(f".{output.name}.partial")
     engine = make_engine(settings)
     try:
-        window = reports.window_from_query(args.year, args.until, today=datetime.now(settings.tz).date())
-        with session_scope(engine) as session, partial.open("wb") as file:
-            produce(session, settings, window, file)
+        with session_scope(engine) as session:
+            area = _area(session, args.unit)
+            if area is None:
+                print(
+                    f"diemdanh: no unit or reporting group with code or name {args.unit!r}", file=sys.stderr
+                )
+                return 1
+            rules = indicators.load_rules(session)
+            cutoff = (
+                rules.cutoff
+                if args.window == ""
+                else reports.parse_cutoff("" if args.window == "calendar" else args.window)
+            )
+            today = datetime.now(settings.tz).date()
+            window = reports.window_from_query(args.year, args.until, today=today, cutoff=cutoff)
+            with partial.open("wb") as file:
+                produce(session, settings, window, area, file)
         partial.replace(output)
     except FormError as error:
         for field, message in error.fields.items():
@@ -201,12 +216,31 @@ def _write_export(args: argparse.Namespace, produce: Producer) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from server.services import exports, reports
+def _area(session: Session, unit: str) -> Area | None:
+    """Everything (no --unit), a unit by code or name, or a reporting group by name; None if unknown."""
+    from server.models import ReportGroup
+    from server.services import areas
 
-    def produce(session: Session, settings: Settings, window: ReportWindow, file: BinaryIO) -> None:
-        totals = reports.yearly_totals(session, _command_line_scope(), window, settings.tz)
-        file.write(exports.to_xlsx(totals, args.language))
+    scope = _command_line_scope()
+    if not unit:
+        return areas.resolve_area(session, scope, "")
+    found = _find_unit(session, unit)
+    if found is not None:
+        return areas.resolve_area(session, scope, f"u:{found.id}")
+    group = session.exec(select(ReportGroup).where(ReportGroup.name == unit.strip())).first()
+    return areas.resolve_area(session, scope, f"g:{group.id}") if group else None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from server.services import exports, indicators, reports
+
+    def produce(
+        session: Session, settings: Settings, window: ReportWindow, area: Area, file: BinaryIO
+    ) -> None:
+        scope = _command_line_scope()
+        totals = reports.yearly_totals(session, scope, window, settings.tz, area=area)
+        evaluation = indicators.evaluate(session, scope, window, area, settings.tz)
+        file.write(exports.to_xlsx(totals, args.language, evaluation))
 
     return _write_export(args, produce)
 
@@ -214,8 +248,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export_checkins(args: argparse.Namespace) -> int:
     from server.services import checkin_export
 
-    def produce(session: Session, settings: Settings, window: ReportWindow, file: BinaryIO) -> None:
-        rows = checkin_export.export_rows(session, _command_line_scope(), window, settings.tz)
+    def produce(
+        session: Session, settings: Settings, window: ReportWindow, area: Area, file: BinaryIO
+    ) -> None:
+        rows = checkin_export.export_rows(session, _command_line_scope(), window, settings.tz, area=area)
         checkin_export.write_checkins_csv(rows, file, args.language)
 
     return _write_export(args, produce)
@@ -228,6 +264,18 @@ def _window_arguments(parser: argparse.ArgumentParser, output_example: str) -> N
         default="",
         metavar="YYYY-MM-DD",
         help="cut-off date inside the year (default: 31/12, or today for the current year)",
+    )
+    parser.add_argument(
+        "--window",
+        default="",
+        metavar="calendar|DD/MM",
+        help="the reporting year: 'calendar' (1/1-31/12) or the year ending on a cut-off day such as 31/10 "
+        "(default: the cut-off set under Indicators > Targets and rules)",
+    )
+    parser.add_argument(
+        "--unit",
+        default="",
+        help="a unit's code or name, or a reporting group's name (default: every unit)",
     )
     parser.add_argument("--output", required=True, help=f"file to write, e.g. {output_example}")
     parser.add_argument(
@@ -325,10 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
-        help="write the yearly report as an XLSX workbook (every unit), for scheduled exports",
-        description="Write the yearly participation report (the same workbook as the Excel download on the "
-        "reports page, for an administrator: every commune and ward) to a file. Check-ins count up to "
-        "31/12, or up to today in the current year, or up to --until.",
+        help="write the annual report as an XLSX workbook, for scheduled exports",
+        description="Write the annual report (the same workbook as the Excel download on the reports page: "
+        "the plan's indicators against their targets, then participation by commune, venue, event type, "
+        "campaign, month, age group and gender) for every unit, or for one unit or reporting group "
+        "(--unit), to a file. Records count up to the reporting year's last day, or up to today in the "
+        "running year, or up to --until.",
     )
     _window_arguments(report, "report.xlsx")
     report.set_defaults(func=cmd_report)
@@ -337,9 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
         "export-checkins",
         help="write every check-in and walk-in count of a year as a CSV file, for scheduled exports",
         description="Write one CSV row per check-in and per walk-in count in the window (the rows the "
-        "yearly report counts, every unit), with the place and time as they were that day and a person "
-        "number instead of a name. Columns: docs/exports.md. The file is streamed: a year of a million "
-        "check-ins takes little memory.",
+        "annual report counts, for every unit or for --unit), with the place and time as they were that "
+        "day and a person number instead of a name. Columns: docs/exports.md. The file is streamed: a "
+        "year of a million check-ins takes little memory.",
     )
     _window_arguments(checkins, "checkins.csv")
     checkins.set_defaults(func=cmd_export_checkins)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from server.__main__ import main
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Campaign, Channel, Event, EventType, Gender, Participant, Role, VenueType
-from server.services import checkin_export, counting
+from server.services import areas, checkin_export, counting, indicators
 from server.services.checkin import new_nonce
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.reports import report_window, yearly_totals
@@ -260,7 +261,7 @@ def test_report_page_links_the_checkins_csv(client: TestClient, session: Session
     login(client, make_staff(session, Role.admin))
     page = client.get("/reports", params={"year": "2025", "until": "2025-06-30"})
     assert page.status_code == 200
-    assert 'href="/reports/2025/checkins.csv?until=2025-06-30"' in page.text
+    assert 'href="/reports/2025/checkins.csv?cutoff=31%2F12&amp;until=2025-06-30"' in page.text
     assert "Tải mọi lượt điểm danh (CSV)" in page.text
 
 
@@ -305,6 +306,63 @@ def test_cli_report_writes_the_admins_workbook(
         }
 
     assert sheets(output.read_bytes()) == sheets(download.content)
+
+
+def _workbook(body: bytes) -> dict[str, list[tuple[object, ...]]]:
+    book = openpyxl.load_workbook(io.BytesIO(body))
+    return {
+        name: [row for row in book[name].iter_rows(values_only=True) if row[0] != "Thời điểm lập"]
+        for name in book.sheetnames
+    }
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_annual_report_for_one_commune_and_a_cut_off_from_the_page_and_the_command_line(
+    client: TestClient, session: Session, settings: Settings, data: DataSet, tmp_path: Path
+) -> None:
+    commune = data.units["commune"]
+    output = tmp_path / "report.xlsx"
+    assert (
+        main(
+            ["report", "--year", "2025", "--unit", commune.name, "--window", "31/10", "--output", str(output)]
+        )
+        == 0
+    )
+    admin = make_staff(session, Role.admin)
+    login(client, admin)
+    download = client.get("/reports/2025.xlsx", params={"area": f"u:{commune.id}", "cutoff": "31/10"})
+    assert download.status_code == 200
+    sheets = _workbook(download.content)
+    assert _workbook(output.read_bytes()) == sheets
+
+    # The indicators sheet holds the indicator page's numbers; the summary names the unit and window.
+    window = report_window(2025, until=None, today=TODAY, cutoff=(10, 31))
+    area = areas.resolve_area(session, admin, f"u:{commune.id}")
+    evaluation = indicators.evaluate(session, admin, window, area, TZ)
+    rows = {row[0]: row for row in sheets["Chỉ tiêu"][1:] if row[0]}
+    participation = next(r for r in evaluation.results if r.definition.key == "participation")
+    assert (
+        rows["Lượt tham gia ngày hội đọc sách, cuộc thi, ngày sách, triển lãm và câu lạc bộ"][1]
+        == participation.value
+    )
+    visits = [m for m in in_window(data, date(2024, 11, 1), date(2025, 10, 31)) if m.commune == commune]
+    walk_ins = 5 - 1 + 2  # the fixture's headcounts at the festival, in the commune's village (21/4/2025)
+    assert participation.value == len(visits) + walk_ins
+    assert participation.value == yearly_totals(session, admin, window, TZ, area=area).visits
+    summary = dict((row[0], row[1]) for row in sheets["Tổng hợp"] if row and row[0])
+    assert commune.name in summary.values() and any(
+        "01/11/2024–31/10/2025" in str(v) for v in summary.values()
+    )
+    with zipfile_of(download.content) as book:
+        assert (
+            sum(name.startswith("xl/charts/chart") for name in book.namelist()) == 3
+        )  # growth, commune, month
+
+    assert main(["report", "--year", "2025", "--unit", "Xã Không Có", "--output", str(output)]) == 1
+
+
+def zipfile_of(body: bytes) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(body))
 
 
 @pytest.mark.usefixtures("cli_env")

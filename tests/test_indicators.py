@@ -31,7 +31,7 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services import indicators, places_history, report_groups
+from server.services import areas, indicators, places_history, report_groups
 from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.indicators import BY_KEY, Figure, Status, Target
@@ -48,8 +48,8 @@ def _value(evaluation: indicators.Evaluation, key: str) -> indicators.Result:
     return next(r for r in evaluation.results if r.definition.key == key)
 
 
-def _all(session: Session, staff: Staff) -> indicators.Area:
-    return indicators.resolve_area(session, staff, "")
+def _all(session: Session, staff: Staff) -> areas.Area:
+    return areas.resolve_area(session, staff, "")
 
 
 def test_library_users_are_visits_at_public_libraries_against_the_same_window_a_year_earlier(
@@ -74,7 +74,7 @@ def test_an_area_counts_the_place_stored_on_each_record(session: Session, settin
     data = build_dataset(session, settings)
     admin = make_staff(session, Role.admin)
     window = report_window(2025, until=None, today=TODAY)
-    commune = indicators.resolve_area(session, admin, f"u:{data.units['commune'].id}")
+    commune = areas.resolve_area(session, admin, f"u:{data.units['commune'].id}")
     # The provincial library stands above the commune: only the commune library counts for it.
     now = in_window(data, date(2025, 1, 1), date(2025, 12, 31), ("library",))
 
@@ -90,7 +90,7 @@ def test_an_area_counts_the_place_stored_on_each_record(session: Session, settin
 def test_growth_over_an_empty_year_is_no_base(session: Session, settings: Settings) -> None:
     data = build_dataset(session, settings)
     admin = make_staff(session, Role.admin)
-    other = indicators.resolve_area(session, admin, f"u:{data.units['other'].id}")
+    other = areas.resolve_area(session, admin, f"u:{data.units['other'].id}")
     window = report_window(2025, until=None, today=TODAY)
     # The centre's only 2024 event began at 00:00 on 1/1/2025 local time: nothing in 2024.
     assert in_window(data, date(2024, 1, 1), date(2024, 12, 31), ("centre",)) == []
@@ -247,10 +247,10 @@ def test_office_targets_apply_to_its_unit_and_clearing_one_brings_back_the_plan(
         15,
         office.id,
     )
-    mine = indicators.resolve_area(session, office, "")
+    mine = areas.resolve_area(session, office, "")
     assert indicators.targets(session, mine, [2026])["library_users", 2026] == Target(12.5, 15, True)
     admin = make_staff(session, Role.admin)
-    other = indicators.resolve_area(session, admin, f"u:{units['other'].id}")
+    other = areas.resolve_area(session, admin, f"u:{units['other'].id}")
     assert indicators.targets(session, other, [2026])["library_users", 2026] == Target(8, 10)
 
     bad = client.post(
@@ -379,7 +379,7 @@ def test_library_figures_feed_their_indicators(session: Session, settings: Setti
     users = _value(everything, "library_users")
     assert (users.value, users.previous, users.status) == (50, 0, Status.no_base)  # desk visits only
 
-    commune = indicators.resolve_area(session, admin, f"u:{units['commune'].id}")
+    commune = areas.resolve_area(session, admin, f"u:{units['commune'].id}")
     in_commune = _value(indicators.evaluate(session, admin, window, commune, TZ), "materials_added")
     assert (in_commune.value, in_commune.previous, in_commune.status) == (132, 120, Status.met)
     records = indicators.records(session, admin, "materials_added", window, mine.id or 0, TZ)
@@ -426,8 +426,8 @@ def test_a_group_and_a_moved_venue_count_where_they_stood(session: Session, sett
     make_venue(session, units["other"], type=VenueType.culture_sport_centre)
     places_history.move_venue(session, admin, house.id or 0, unit_id=units["other"].id, on=date(2025, 7, 1))
     group = report_groups.save_group(session, admin, name="Huyện cũ", unit_ids=[units["other"].id or 0])
-    in_group = indicators.resolve_area(session, admin, f"g:{group.id}")
-    commune = indicators.resolve_area(session, admin, f"u:{units['commune'].id}")
+    in_group = areas.resolve_area(session, admin, f"g:{group.id}")
+    commune = areas.resolve_area(session, admin, f"u:{units['commune'].id}")
     window = report_window(2025, until=None, today=TODAY)
 
     now_group = _value(indicators.evaluate(session, admin, window, in_group, TZ), "active_houses")
@@ -436,8 +436,8 @@ def test_a_group_and_a_moved_venue_count_where_they_stood(session: Session, sett
     assert (now_group.denominator, now_group.previous_denominator) == (2, 1)
     assert (now_commune.denominator, now_commune.previous_denominator) == (0, 1)
     assert now_commune.status == Status.no_base and now_commune.value is None
-    choices = dict(indicators.area_choices(session, admin, "vi"))
+    choices = dict(areas.area_choices(session, admin, "vi"))
     assert choices[f"g:{group.id}"] == "Nhóm: Huyện cũ" and choices[""] == "All communes and wards"
     office = make_staff(session, Role.office, units["commune"])
     with pytest.raises(FormError):
-        indicators.resolve_area(session, office, f"g:{group.id}")  # the group lies outside its scope
+        areas.resolve_area(session, office, f"g:{group.id}")  # the group lies outside its scope

@@ -43,5 +43,6 @@ def test_a_year_without_data_says_so_instead_of_charts(client: TestClient, sessi
     login(client, make_staff(session, Role.admin))
     page = client.get("/reports", params={"year": "2025"})
     assert page.status_code == 200
-    assert "<svg" not in page.text.split('id="report"')[1]
+    breakdowns = page.text.split('id="report-indicators"')[1].split("</section>", 1)[1]
+    assert "<svg" not in breakdowns  # the growth chart above says "no base" for every indicator
     assert page.text.count("Không có lượt điểm danh nào trong kỳ này.") == 8

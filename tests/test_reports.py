@@ -338,7 +338,7 @@ def test_report_page_states_window_rule_and_totals(
     assert "Lượt = số lần điểm danh cộng số khách vãng lai đếm tại cửa" in page.text
     assert '<div class="bar" aria-hidden="true" style="width: 100.0%">' in page.text
     assert "Theo điểm tổ chức" in page.text
-    assert 'href="/reports/2025.xlsx?until=2025-06-30"' in page.text
+    assert 'href="/reports/2025.xlsx?cutoff=31%2F12&amp;until=2025-06-30"' in page.text
     assert "Xã Tri Lễ" not in page.text
 
 

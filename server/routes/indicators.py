@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -15,70 +14,13 @@ from sqlmodel import Session
 from server.config import Settings
 from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import MESSAGES, FormError
-from server.i18n import gettext
 from server.models import Staff
-from server.services import indicators, reports
+from server.routes import chooser
+from server.services import areas, indicators, reports
 from server.services.reports import ReportWindow
 from server.templating import Templates
 
 router = APIRouter(prefix="/indicators", include_in_schema=False)
-CALENDAR = "31/12"
-
-
-def _choice(
-    session: Session, staff: Staff, settings: Settings, query: dict[str, str], language: str
-) -> dict[str, Any]:
-    """The chooser's state (year, reporting year, cut-off date, area) and its options."""
-    today = datetime.now(settings.tz).date()
-    rules = indicators.load_rules(session)
-    configured = rules.cutoff_text or CALENDAR
-    form = {
-        "year": query.get("year", "").strip() or str(today.year),
-        "cutoff": query.get("cutoff", "").strip() or configured,
-        "until": query.get("until", "").strip(),
-        "area": query.get("area", "").strip(),
-    }
-    cutoffs = list(dict.fromkeys([CALENDAR, configured, "31/10"]))
-    years = reports.years_with_data(session, staff, settings.tz, today=today)
-    return {
-        "today": today,
-        "rules": rules,
-        "status_text": indicators.STATUS_TEXT,
-        "form": form,
-        "errors": {},
-        "year_options": [(str(y), str(y)) for y in years],
-        "cutoff_options": cutoffs,
-        "area_options": [
-            (value, gettext(language, text) if value == "" else text)
-            for value, text in indicators.area_choices(session, staff, language)
-        ],
-    }
-
-
-def _window_and_area(
-    session: Session, staff: Staff, context: dict[str, Any]
-) -> tuple[ReportWindow, indicators.Area]:
-    form = context["form"]
-    cutoff = reports.parse_cutoff("" if form["cutoff"] == CALENDAR else form["cutoff"])
-    window = reports.window_from_query(form["year"], form["until"], today=context["today"], cutoff=cutoff)
-    return window, indicators.resolve_area(session, staff, form["area"])
-
-
-def _query(form: dict[str, str], **changes: str) -> str:
-    values = {**form, **changes}
-    return urlencode({k: v for k, v in values.items() if v})
-
-
-def _stated(context: dict[str, Any], window: ReportWindow, area: indicators.Area, language: str) -> None:
-    rules: indicators.Rules = context["rules"]
-    context.update(
-        window=window,
-        area=area,
-        area_text=area.text(lambda s: gettext(language, s)),
-        window_text=reports.window_text(window, language),
-        rule_text=gettext(language, indicators.RULES_TEXT)
-        % {"months": rules.active_months, "visits": rules.active_min_visits},
-    )
 
 
 def _page(
@@ -89,17 +31,17 @@ def _page(
     templates: Templates,
     language: str,
     template: str,
-    build: Callable[[ReportWindow, indicators.Area], dict[str, Any]],
+    build: Callable[[ReportWindow, areas.Area], dict[str, Any]],
 ) -> Response:
     """An indicator page: parse the chooser, state the window, area and rules, add what `build` finds."""
-    context = _choice(session, staff, settings, dict(request.query_params), language)
+    context = chooser.choice(session, staff, settings, dict(request.query_params), language)
     try:
-        window, area = _window_and_area(session, staff, context)
+        window, area = chooser.window_and_area(session, staff, context)
     except FormError as error:
         context.update(errors=error.fields, message=MESSAGES[error.code])
         return templates.render(request, template, context, status_code=422)
-    _stated(context, window, area, language)
-    context.update(build(window, area), query=_query(context["form"]))
+    chooser.stated(context, window, area, language)
+    context.update(build(window, area), query=chooser.query_string(context["form"]))
     return templates.render(request, template, context)
 
 
@@ -114,7 +56,7 @@ def show_indicators(
 ) -> Response:
     """Every indicator of the plan for the chosen year, window and area, with its status."""
 
-    def build(window: ReportWindow, area: indicators.Area) -> dict[str, Any]:
+    def build(window: ReportWindow, area: areas.Area) -> dict[str, Any]:
         return {"evaluation": indicators.evaluate(session, staff, window, area, settings.tz)}
 
     return _page(request, session, staff, settings, templates, language, "indicators/index.html", build)
@@ -132,7 +74,7 @@ def _targets_context(session: Session, staff: Staff, settings: Settings, **extra
     today = datetime.now(settings.tz).date()
     years = indicators.target_years(today)
     stored = indicators.own_targets(session, staff)
-    area = indicators.resolve_area(session, staff, "")
+    area = areas.resolve_area(session, staff, "")
     applying = indicators.targets(session, area, years)
     form: dict[str, str] = {}
     for (key, year), row in stored.items():
@@ -208,11 +150,11 @@ def show_drill(
     """One indicator by commune and by venue, each against its own last year."""
     form = dict(request.query_params)
 
-    def build(window: ReportWindow, area: indicators.Area) -> dict[str, Any]:
+    def build(window: ReportWindow, area: areas.Area) -> dict[str, Any]:
         return {
             "drill": indicators.drill(session, staff, key, window, area, settings.tz),
             "key": key,
-            "query_for": lambda value: _query(form, area=value),
+            "query_for": lambda value: chooser.query_string(form, area=value),
         }
 
     return _page(request, session, staff, settings, templates, language, "indicators/drill.html", build)
@@ -231,7 +173,7 @@ def show_records(
 ) -> Response:
     """The records behind one venue's figure: its events with their visits, its clubs' months."""
 
-    def build(window: ReportWindow, area: indicators.Area) -> dict[str, Any]:
+    def build(window: ReportWindow, area: areas.Area) -> dict[str, Any]:
         return {
             "records": indicators.records(session, staff, key, window, venue_id, settings.tz),
             "key": key,

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
@@ -18,29 +16,31 @@ from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, Templ
 from server.errors import MESSAGES, N_, FormError
 from server.i18n import gettext
 from server.models import Staff
-from server.services import checkin_export, exports, reports
+from server.routes import chooser
+from server.services import checkin_export, exports, indicators, reports
+from server.services.areas import Area
+from server.services.reports import ReportWindow
 from server.templating import Templates
 
 router = APIRouter(prefix="/reports", include_in_schema=False)
 
 
-def _page_context(
-    session: Session, staff: Staff, settings: Settings, year: str, until: str
-) -> dict[str, Any]:
-    today = datetime.now(settings.tz).date()
-    years = reports.years_with_data(session, staff, settings.tz, today=today)
-    return {
-        "today": today,
-        "year_options": [(str(y), str(y)) for y in years],
-        "form": {"year": year or str(today.year), "until": until},
-        "errors": {},
-        "totals": None,
-    }
-
-
-def _refused(request: Request, templates: Templates, context: dict[str, Any], error: FormError) -> Response:
-    context.update(errors=error.fields, message=MESSAGES[error.code])
-    return templates.render(request, "reports/index.html", context, status_code=422)
+def _chosen(
+    request: Request, session: Session, staff: Staff, settings: Settings, language: str, year: str = ""
+) -> tuple[dict[str, Any], ReportWindow | None, Area | None]:
+    """The chooser's context and the window and area it names (or the refusal); `year` from the path."""
+    query = dict(request.query_params)
+    if year:
+        query["year"] = year
+    context = chooser.choice(session, staff, settings, query, language)
+    context["totals"] = None
+    try:
+        window, area = chooser.window_and_area(session, staff, context)
+    except FormError as error:
+        context.update(errors=error.fields, message=MESSAGES[error.code])
+        return context, None, None
+    chooser.stated(context, window, area, language)
+    return context, window, area
 
 
 @router.get("")
@@ -51,29 +51,58 @@ def show_report(
     settings: SettingsDep,
     templates: TemplatesDep,
     language: LanguageDep,
-    year: str = "",
-    until: str = "",
 ) -> Response:
-    """The report page: window picker, totals, and every breakdown as a table with bars."""
-    context = _page_context(session, staff, settings, year, until)
-    try:
-        window = reports.window_from_query(context["form"]["year"], until, today=context["today"])
-    except FormError as error:
-        return _refused(request, templates, context, error)
-    totals = reports.yearly_totals(session, staff, window, settings.tz)
-    query = "?" + urlencode({"until": until.strip()}) if until.strip() else ""
+    """The annual report page: the chooser, the plan's indicators against their targets, the totals and
+    every breakdown, with charts that print."""
+    context, window, area = _chosen(request, session, staff, settings, language)
+    if window is None or area is None:
+        return templates.render(request, "reports/index.html", context, status_code=422)
+    totals = reports.yearly_totals(session, staff, window, settings.tz, area=area)
+    evaluation = indicators.evaluate(session, staff, window, area, settings.tz)
+    query = "?" + chooser.query_string({k: v for k, v in context["form"].items() if k != "year"})
     context.update(
+        query=chooser.query_string(context["form"]),
         totals=totals,
-        window_text=reports.window_text(window, language),
-        unit_text=reports.unit_text(totals, language),
-        rule_text=reports.RULE_TEXT,
+        evaluation=evaluation,
+        unit_text=context["area_text"],
+        report_rule_text=reports.RULE_TEXT,
         notes=reports.NOTES,
         xlsx_url=f"/reports/{window.year}.xlsx{query}",
         csv_url=f"/reports/{window.year}.csv{query}",
         checkins_url=f"/reports/{window.year}/checkins.csv{query}",
-        charts=_charts(totals, language),
+        charts=_charts(totals, language) | {"growth": _growth_chart(evaluation, language)},
     )
     return templates.render(request, "reports/index.html", context)
+
+
+def _growth_chart(evaluation: indicators.Evaluation, language: str) -> Markup:
+    """The growth indicators' growth over their target bands (fractions), "no base" where there is none."""
+
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    items = [
+        (
+            _(r.definition.title),
+            None if r.change is None else r.change / 100,
+            None if r.target.low is None else r.target.low / 100,
+            None if r.target.high is None else r.target.high / 100,
+        )
+        for r in evaluation.results
+        if r.definition.kind == indicators.Kind.growth
+    ]
+    return Markup(
+        charts.growth_chart(
+            items,
+            title=_(N_("Growth against the target")),
+            empty_text=_(N_("Nothing recorded in this window.")),
+            no_base_text=_(N_("No base")),
+            growth_text=_(N_("Growth")),
+            target_text=_(N_("Target")),
+            chart_id="chart-growth",
+            language=language,
+        )
+    )
 
 
 def _charts(totals: reports.YearlyTotals, language: str) -> dict[str, Markup]:
@@ -119,10 +148,9 @@ def download_xlsx(
     settings: SettingsDep,
     templates: TemplatesDep,
     language: LanguageDep,
-    until: str = "",
 ) -> Response:
-    """The report as an XLSX workbook."""
-    return _download(request, staff, session, settings, templates, language, year, until, "xlsx")
+    """The annual report as an XLSX workbook: indicators against targets, then every breakdown."""
+    return _download(request, staff, session, settings, templates, language, year, "xlsx")
 
 
 @router.get("/{year}.csv")
@@ -134,10 +162,9 @@ def download_csv(
     settings: SettingsDep,
     templates: TemplatesDep,
     language: LanguageDep,
-    until: str = "",
 ) -> Response:
     """The report as a CSV file."""
-    return _download(request, staff, session, settings, templates, language, year, until, "csv")
+    return _download(request, staff, session, settings, templates, language, year, "csv")
 
 
 @router.get("/{year}/checkins.csv")
@@ -149,15 +176,12 @@ def download_checkins_csv(
     settings: SettingsDep,
     templates: TemplatesDep,
     language: LanguageDep,
-    until: str = "",
 ) -> Response:
     """Every check-in and walk-in count of the window as one CSV row each, streamed."""
-    today = datetime.now(settings.tz).date()
-    try:
-        window = reports.window_from_query(year, until, today=today)
-    except FormError as error:
-        return _refused(request, templates, _page_context(session, staff, settings, year, until), error)
-    rows = checkin_export.export_rows(session, staff, window, settings.tz)
+    context, window, area = _chosen(request, session, staff, settings, language, year)
+    if window is None or area is None:
+        return templates.render(request, "reports/index.html", context, status_code=422)
+    rows = checkin_export.export_rows(session, staff, window, settings.tz, area=area)
     # The session dependency closes after the response is sent, so the rows are read while streaming.
     return StreamingResponse(
         checkin_export.csv_chunks(rows, language),
@@ -177,17 +201,15 @@ def _download(
     templates: Templates,
     language: str,
     year: str,
-    until: str,
     extension: str,
 ) -> Response:
-    today = datetime.now(settings.tz).date()
-    try:
-        window = reports.window_from_query(year, until, today=today)
-    except FormError as error:
-        return _refused(request, templates, _page_context(session, staff, settings, year, until), error)
-    totals = reports.yearly_totals(session, staff, window, settings.tz)
+    context, window, area = _chosen(request, session, staff, settings, language, year)
+    if window is None or area is None:
+        return templates.render(request, "reports/index.html", context, status_code=422)
+    totals = reports.yearly_totals(session, staff, window, settings.tz, area=area)
     if extension == "xlsx":
-        body, media_type = exports.to_xlsx(totals, language), exports.XLSX_MEDIA_TYPE
+        evaluation = indicators.evaluate(session, staff, window, area, settings.tz)
+        body, media_type = exports.to_xlsx(totals, language, evaluation), exports.XLSX_MEDIA_TYPE
     else:
         body, media_type = exports.to_csv(totals, language), exports.CSV_MEDIA_TYPE
     disposition = f'attachment; filename="{exports.filename(totals, extension)}"'

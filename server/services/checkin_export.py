@@ -22,7 +22,6 @@ from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
@@ -34,19 +33,18 @@ from server.models import (
     AgeBand,
     Campaign,
     Channel,
-    CheckIn,
     Club,
     Event,
     EventType,
     Gender,
-    Headcount,
     OrgUnit,
     Role,
     Staff,
     Venue,
     VenueType,
 )
-from server.services import counting
+from server.services import areas, counting
+from server.services.areas import Area
 from server.services.exports import safe_cell
 from server.services.reports import ReportWindow
 
@@ -108,21 +106,20 @@ class ExportRow:
     person_key: int | None
 
 
-def export_rows(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> Iterator[ExportRow]:
+def export_rows(
+    session: Session, staff: Staff, window: ReportWindow, tz: tzinfo, *, area: Area | None = None
+) -> Iterator[ExportRow]:
     """Every visit `yearly_totals` counts for this staff member and window, ordered by time. The role is
     checked at once (admin: everything; office: its unit's subtree; organizers are refused); the rows are
     read lazily as the iterator is consumed."""
     auth.require_role(staff, Role.admin, Role.office)
-    return _stream(session, _statement(session, staff, window, tz), tz)
+    area = area or areas.resolve_area(session, staff, "")
+    return _stream(session, _statement(window, area, tz), tz)
 
 
-def _statement(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> Any:
-    # The same conditions, joins and scope as reports._facts, with the record's own columns beside them.
-    start, stop = window.bounds(tz)
-    visits = counting.visit_rows(
-        and_(col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop),
-        and_(col(Headcount.counted_at) >= start, col(Headcount.counted_at) < stop),
-    )
+def _statement(window: ReportWindow, area: Area, tz: tzinfo) -> Any:
+    # The rows reports._facts counts (counting.visits_in), with the record's own columns beside them.
+    visits = counting.visits_in(*window.bounds(tz), area)
     commune = aliased(OrgUnit)
     village = aliased(OrgUnit)
     return (
@@ -152,11 +149,9 @@ def _statement(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo)
         .select_from(visits)
         .join(Event, col(Event.id) == visits.c.event_id)
         .join(Venue, col(Venue.id) == visits.c.venue_id)
-        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
         .outerjoin(Club, col(Club.id) == Event.club_id)
         .outerjoin(commune, col(commune.id) == visits.c.commune_id)
         .outerjoin(village, col(village.id) == visits.c.village_id)
-        .where(auth.venue_scope_clause(session, staff))
         .order_by(visits.c.at, visits.c.kind, visits.c.record_id)
         .execution_options(yield_per=YIELD_PER)
     )

@@ -7,6 +7,7 @@ were on the day, and the time of the visit (the claimed scan time, not when it r
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
-from server.models import CheckIn, Headcount
+from server.models import CheckIn, Headcount, VenueType
+from server.services.areas import Area, record_clause
 
 CHECK_IN = "check_in"
 WALK_IN = "walk_in"
@@ -75,3 +77,23 @@ def window_clauses(start: datetime, stop: datetime) -> tuple[ColumnElement[bool]
         and_(col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop),
         and_(col(Headcount.counted_at) >= start, col(Headcount.counted_at) < stop),
     )
+
+
+def visits_in(
+    start: datetime,
+    stop: datetime,
+    area: Area | None = None,
+    venue_types: Collection[VenueType] | None = None,
+) -> Any:
+    """visit_rows for the window [start, stop), the area (by the place stored on each record) and the kinds
+    of venue: what the live counts' neighbours, the yearly report, its exports and the indicators count."""
+    models: tuple[type[CheckIn] | type[Headcount], ...] = (CheckIn, Headcount)
+    clauses = []
+    for model, in_window in zip(models, window_clauses(start, stop), strict=True):
+        parts = [in_window]
+        if area is not None and area.unit_ids is not None:
+            parts.append(record_clause(model, area))
+        if venue_types is not None:
+            parts.append(col(model.venue_type).in_(list(venue_types)))
+        clauses.append(and_(*parts))
+    return visit_rows(clauses[0], clauses[1])

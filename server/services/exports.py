@@ -24,12 +24,15 @@ import xlsxwriter
 
 from server.errors import N_
 from server.i18n import gettext
+from server.services import xlsx_charts
+from server.services.indicators import RULES_TEXT, STATUS_TEXT, Evaluation, Kind
 from server.services.reports import NOTES, RULE_TEXT, Breakdown, YearlyTotals, unit_text, window_text
 from server.services.xlsx_charts import add_breakdown_chart
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 SUMMARY = N_("Summary")
+INDICATORS = N_("Indicators")
 TOTAL = N_("Total")
 VISITS = N_("Visits")
 PEOPLE = N_("People")
@@ -45,8 +48,9 @@ def _sheet_name(text: str) -> str:
     return text.translate(_FORBIDDEN_IN_SHEET_NAMES).strip("'")[:31]
 
 
-def to_xlsx(totals: YearlyTotals, language: str) -> bytes:
-    """The report as an XLSX workbook: a summary sheet, then one sheet per breakdown."""
+def to_xlsx(totals: YearlyTotals, language: str, evaluation: Evaluation | None = None) -> bytes:
+    """The report as an XLSX workbook: a summary sheet, the plan's indicators against their targets (with
+    a chart of growth against the target), then one sheet per breakdown."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
     formats = {
@@ -59,6 +63,9 @@ def to_xlsx(totals: YearlyTotals, language: str) -> bytes:
         "note": workbook.add_format({"italic": True, "font_color": "#5B6470"}),
     }
     _summary_sheet(workbook, formats, totals, language)
+    if evaluation is not None:
+        formats["percent"] = workbook.add_format({"num_format": "0.0"})
+        _indicator_sheet(workbook, formats, evaluation, language)
     for breakdown in totals.breakdowns:
         _breakdown_sheet(workbook, formats, totals, breakdown, language)
     workbook.close()
@@ -90,6 +97,71 @@ def _summary_sheet(workbook: Any, formats: dict[str, Any], totals: YearlyTotals,
         sheet.write_string(len(facts) + 3 + offset, 0, _(note), formats["note"])
     sheet.set_column(0, 0, max(len(name) for name, _value in facts) + 4)
     sheet.set_column(1, 1, 100)
+
+
+def _indicator_sheet(workbook: Any, formats: dict[str, Any], evaluation: Evaluation, language: str) -> None:
+    """One row per indicator: this year, last year over the same window, the change, the target and the
+    status; numbers as numbers (percent as 12.5, not text) so the office can work with them."""
+
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    sheet = workbook.add_worksheet(_sheet_name(_(INDICATORS)))
+    header = [
+        _(N_("Indicator")),
+        _(N_("This year")),
+        _(N_("Last year, same window")),
+        _(N_("Change (% or points)")),
+        _(N_("Target: at least (%)")),
+        _(N_("Target: up to (%)")),
+        _(N_("Status")),
+        _(N_("Numerator")),
+        _(N_("Denominator")),
+        _(N_("People (this year)")),
+        _(N_("What is counted")),
+    ]
+    for column, text in enumerate(header):
+        sheet.write_string(0, column, text, formats["header"])
+    for row, r in enumerate(evaluation.results, start=1):
+        cells: list[object] = [
+            _(r.definition.title),
+            r.value,
+            r.previous,
+            r.change,
+            r.target.low,
+            r.target.high,
+            _(STATUS_TEXT[r.status]),
+            r.numerator,
+            r.denominator,
+            r.people,
+            _(r.definition.counts),
+        ]
+        for column, value in enumerate(cells):
+            if isinstance(value, int | float):
+                sheet.write_number(row, column, round(float(value), 1), formats["percent"])
+            elif isinstance(value, str):
+                sheet.write_string(row, column, str(safe_cell(value)))
+    rules = evaluation.rules
+    notes = [
+        window_text(evaluation.window, language),
+        _(RULES_TEXT) % {"months": rules.active_months, "visits": rules.active_min_visits},
+        _(
+            N_(
+                "Growth is (this year − last year) ÷ last year over the same window; with nothing last year "
+                "there is no base to grow from. A share's change is in percentage points."
+            )
+        ),
+    ]
+    for offset, note in enumerate(notes, start=len(evaluation.results) + 2):
+        sheet.write_string(offset, 0, note, formats["note"])
+    sheet.set_column(0, 0, 60)
+    sheet.set_column(1, 9, 14)
+    sheet.set_column(10, 10, 80)
+    growth = [i for i, r in enumerate(evaluation.results, start=1) if r.definition.kind == Kind.growth]
+    if growth:
+        xlsx_charts.add_growth_chart(
+            workbook, sheet, growth[0], growth[-1], language, at_row=len(notes) + row + 3
+        )
 
 
 def _breakdown_sheet(

@@ -35,7 +35,8 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import counting
+from server.services import areas, counting
+from server.services.areas import Area
 
 MIN_YEAR = 2000
 WINDOW_TEXT = N_(
@@ -239,12 +240,20 @@ def years_with_data(session: Session, staff: Staff, tz: tzinfo, *, today: date) 
 
 
 def yearly_totals(
-    session: Session, staff: Staff, window: ReportWindow, tz: tzinfo, *, now: datetime | None = None
+    session: Session,
+    staff: Staff,
+    window: ReportWindow,
+    tz: tzinfo,
+    *,
+    area: Area | None = None,
+    now: datetime | None = None,
 ) -> YearlyTotals:
     """Visits and distinct people in the window, in total and by commune, venue, venue type, event type,
-    campaign, local month, age band and gender. Admin: everything; office: its unit's subtree."""
+    campaign, local month, age band and gender, for an area inside the staff member's scope (default: all
+    of it; admin: everything, office: its unit's subtree), by the place stored on each record."""
     auth.require_role(staff, Role.admin, Role.office)
-    facts = _facts(session, staff, window, tz)
+    area = area or areas.resolve_area(session, staff, "")
+    facts = _facts(window, area, tz)
     measures = counting.measures(facts)
     visits, total_people, walk_ins = session.execute(sa_select(*measures)).one()
 
@@ -302,10 +311,9 @@ def yearly_totals(
         _enum_breakdown("age_band", N_("By age group"), N_("Age group"), AgeBand, grouped(facts.c.age_band)),
         _enum_breakdown("gender", N_("By gender"), N_("Gender"), Gender, grouped(facts.c.gender)),
     )
-    unit = session.get(OrgUnit, staff.unit_id) if staff.role != Role.admin and staff.unit_id else None
     return YearlyTotals(
         window=window,
-        unit_name=None if staff.role == Role.admin else (unit.name if unit else ""),
+        unit_name=None if area.unit_ids is None else area.name,
         visits=int(visits),
         people=int(total_people),
         walk_ins=int(walk_ins),
@@ -336,15 +344,14 @@ def _enum_breakdown(key: str, title: str, column: str, kind: type[StrEnum], rows
     return Breakdown(key, title, column, tuple(known + unknown))
 
 
-def _facts(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> Any:
+def _facts(window: ReportWindow, area: Area, tz: tzinfo) -> Any:
     """One row per visit (check-in or headcount change, counting.visit_rows) in the window and scope,
     with every column a breakdown groups by.
 
     The local month is a CASE over the UTC instants at which each local month starts: portable across
     SQLite and PostgreSQL, and right for visits in the evening UTC that are already the next day here.
     """
-    start, stop = window.bounds(tz)
-    visits = counting.visit_rows(*counting.window_clauses(start, stop))
+    visits = counting.visits_in(*window.bounds(tz), area)
     at = visits.c.at
     # The n-th month of the reporting year (1-12): the calendar month for a calendar year.
     starts = twelve_months(window)[1:]
@@ -375,8 +382,6 @@ def _facts(session: Session, staff: Staff, window: ReportWindow, tz: tzinfo) -> 
         .select_from(visits)
         .join(Event, col(Event.id) == visits.c.event_id)
         .join(Venue, col(Venue.id) == visits.c.venue_id)
-        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
         .outerjoin(commune, col(commune.id) == visits.c.commune_id)
-        .where(auth.venue_scope_clause(session, staff))
         .subquery("facts")
     )

@@ -17,6 +17,7 @@ CHARTED = {
     "month": N_("Visits and people by month"),
 }
 VISITS_COLOUR, PEOPLE_COLOUR = "#1F7A54", "#E0A526"
+GROWTH_TITLE = N_("Growth against the target (%)")
 
 
 def add_breakdown_chart(workbook: Any, sheet: Any, key: str, item_rows: int, language: str) -> bool:
@@ -46,3 +47,25 @@ def add_breakdown_chart(workbook: Any, sheet: Any, key: str, item_rows: int, lan
     chart.set_size({"width": max(480, 40 * item_rows), "height": 320})
     sheet.insert_chart(1, 5, chart)
     return True
+
+
+def add_growth_chart(workbook: Any, sheet: Any, first: int, last: int, language: str, *, at_row: int) -> None:
+    """A bar chart on the indicators sheet: each growth indicator's growth (column D) beside the bottom of
+    its target band (column E), rows `first`-`last`; an indicator with no base has an empty cell, no bar."""
+    name = sheet.get_name()
+    chart = workbook.add_chart({"type": "bar"})
+    for column, colour in ((3, VISITS_COLOUR), (4, PEOPLE_COLOUR)):
+        chart.add_series(
+            {
+                "name": [name, 0, column],
+                "categories": [name, first, 0, last, 0],
+                "values": [name, first, column, last, column],
+                "fill": {"color": colour},
+                "gap": 60,
+            }
+        )
+    chart.set_title({"name": gettext(language, GROWTH_TITLE), "name_font": {"size": 12}})
+    chart.set_legend({"position": "bottom"})
+    chart.set_x_axis({"num_format": "0", "major_gridlines": {"visible": True}})
+    chart.set_size({"width": 720, "height": 60 * (last - first + 1) + 120})
+    sheet.insert_chart(at_row, 0, chart)
