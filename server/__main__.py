@@ -240,7 +240,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         scope = _command_line_scope()
         totals = reports.yearly_totals(session, scope, window, settings.tz, area=area)
         evaluation = indicators.evaluate(session, scope, window, area, settings.tz)
-        file.write(exports.to_xlsx(totals, args.language, evaluation))
+        tables = indicators.annual_tables(session, scope, window, area, settings.tz)
+        file.write(exports.to_xlsx(totals, args.language, evaluation, tables))
 
     return _write_export(args, produce)
 

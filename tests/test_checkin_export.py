@@ -353,6 +353,11 @@ def test_annual_report_for_one_commune_and_a_cut_off_from_the_page_and_the_comma
     assert commune.name in summary.values() and any(
         "01/11/2024–31/10/2025" in str(v) for v in summary.values()
     )
+    assert {"Chỉ tiêu", "Câu lạc bộ", "Số liệu thư viện", "Nguồn và quy tắc"} <= set(sheets)
+    sources = dict((row[0], row[1]) for row in sheets["Nguồn và quy tắc"])
+    assert "01/11/2024–31/10/2025" in str(sources["Kỳ báo cáo"]) and "9" in str(
+        sources["Quy tắc tính chỉ tiêu"]
+    )
     with zipfile_of(download.content) as book:
         assert (
             sum(name.startswith("xl/charts/chart") for name in book.namelist()) == 3

@@ -196,6 +196,10 @@ def test_a_house_is_regularly_active_with_attended_sessions_in_nine_months_not_e
     assert result.value == pytest.approx(50) and result.target == Target(50, None)
     assert result.status == Status.met
 
+    tables = indicators.annual_tables(session, admin, window, _all(session, admin), TZ)
+    regular = {row.venue.id: (row.months, row.sessions, row.regular) for row in tables.clubs}
+    assert regular == {nine.id: (9, 9, True), eight.id: (8, 8, False), centre.id: (9, 9, True)}
+
     # A stricter rule: a session counts only with at least two visits. Only `eight` had two a session.
     client_rules = {"cutoff": "", "active_months": "8", "active_min_visits": "2"}
     indicators.save_rules(session, admin, client_rules)

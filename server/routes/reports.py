@@ -209,7 +209,15 @@ def _download(
     totals = reports.yearly_totals(session, staff, window, settings.tz, area=area)
     if extension == "xlsx":
         evaluation = indicators.evaluate(session, staff, window, area, settings.tz)
-        body, media_type = exports.to_xlsx(totals, language, evaluation), exports.XLSX_MEDIA_TYPE
+        body, media_type = (
+            exports.to_xlsx(
+                totals,
+                language,
+                evaluation,
+                indicators.annual_tables(session, staff, window, area, settings.tz),
+            ),
+            exports.XLSX_MEDIA_TYPE,
+        )
     else:
         body, media_type = exports.to_csv(totals, language), exports.CSV_MEDIA_TYPE
     disposition = f'attachment; filename="{exports.filename(totals, extension)}"'

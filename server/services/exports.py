@@ -24,8 +24,10 @@ import xlsxwriter
 
 from server.errors import N_
 from server.i18n import gettext
+from server.labels import LIBRARY_METRICS
+from server.models import LibraryMetric
 from server.services import xlsx_charts
-from server.services.indicators import RULES_TEXT, STATUS_TEXT, Evaluation, Kind
+from server.services.indicators import RULES_TEXT, STATUS_TEXT, AnnualTables, Evaluation, Kind
 from server.services.reports import NOTES, RULE_TEXT, Breakdown, YearlyTotals, unit_text, window_text
 from server.services.xlsx_charts import add_breakdown_chart
 
@@ -48,9 +50,15 @@ def _sheet_name(text: str) -> str:
     return text.translate(_FORBIDDEN_IN_SHEET_NAMES).strip("'")[:31]
 
 
-def to_xlsx(totals: YearlyTotals, language: str, evaluation: Evaluation | None = None) -> bytes:
+def to_xlsx(
+    totals: YearlyTotals,
+    language: str,
+    evaluation: Evaluation | None = None,
+    tables: AnnualTables | None = None,
+) -> bytes:
     """The report as an XLSX workbook: a summary sheet, the plan's indicators against their targets (with
-    a chart of growth against the target), then one sheet per breakdown."""
+    a chart of growth against the target), one sheet per breakdown, then the clubs and whether each was
+    regularly active, the libraries' figures, and the sources, window and rules."""
     buffer = io.BytesIO()
     workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
     formats = {
@@ -68,6 +76,11 @@ def to_xlsx(totals: YearlyTotals, language: str, evaluation: Evaluation | None =
         _indicator_sheet(workbook, formats, evaluation, language)
     for breakdown in totals.breakdowns:
         _breakdown_sheet(workbook, formats, totals, breakdown, language)
+    if tables is not None:
+        _table_sheet(workbook, formats, language, *_club_table(tables, language))
+        _table_sheet(workbook, formats, language, *_library_table(tables, language))
+    if evaluation is not None:
+        _sources_sheet(workbook, formats, totals, evaluation, language)
     workbook.close()
     return buffer.getvalue()
 
@@ -162,6 +175,103 @@ def _indicator_sheet(workbook: Any, formats: dict[str, Any], evaluation: Evaluat
         xlsx_charts.add_growth_chart(
             workbook, sheet, growth[0], growth[-1], language, at_row=len(notes) + row + 3
         )
+
+
+Table = tuple[str, list[str], list[list[object]]]
+
+
+def _club_table(tables: AnnualTables, language: str) -> Table:
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    header = [
+        _(N_("Club")),
+        _(N_("Venue")),
+        _(N_("Months with attended sessions")),
+        _(N_("Attended sessions")),
+        _(N_("Regularly active")),
+    ]
+    rows: list[list[object]] = [
+        [r.club.name, r.venue.name, r.months, r.sessions, _(N_("yes")) if r.regular else _(N_("no"))]
+        for r in tables.clubs
+    ]
+    return _(N_("Clubs")), header, rows
+
+
+def _library_table(tables: AnnualTables, language: str) -> Table:
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    metrics = list(LibraryMetric)
+    header = [_(N_("Venue"))] + [_(LIBRARY_METRICS[m]) for m in metrics] + [_(N_("Copies sent in rotation"))]
+    rows: list[list[object]] = [
+        [r.venue.name, *(r.figures[m] for m in metrics), r.rotation_copies] for r in tables.libraries
+    ]
+    return _(N_("Library figures")), header, rows
+
+
+def _table_sheet(
+    workbook: Any,
+    formats: dict[str, Any],
+    language: str,
+    title: str,
+    header: list[str],
+    rows: list[list[object]],
+) -> None:
+    sheet = workbook.add_worksheet(_sheet_name(title))
+    for column, text in enumerate(header):
+        sheet.write_string(0, column, text, formats["header"])
+    for row, cells in enumerate(rows, start=1):
+        for column, value in enumerate(cells):
+            if isinstance(value, int):
+                sheet.write_number(row, column, value, formats["number"])
+            else:
+                sheet.write_string(row, column, str(safe_cell(value)))
+    if not rows:
+        sheet.write_string(1, 0, gettext(language, N_("Nothing recorded in this window.")), formats["note"])
+    sheet.set_column(0, 1, 40)
+    sheet.set_column(2, len(header), 18)
+
+
+def _sources_sheet(
+    workbook: Any, formats: dict[str, Any], totals: YearlyTotals, evaluation: Evaluation, language: str
+) -> None:
+    """Where each number comes from, the window and every rule used: the sheet an auditor reads first."""
+
+    def _(msgid: str) -> str:
+        return gettext(language, msgid)
+
+    sheet = workbook.add_worksheet(_sheet_name(_(N_("Sources and rules"))))
+    rules = evaluation.rules
+    lines: list[tuple[str, str]] = [
+        (_(N_("Unit")), unit_text(totals, language)),
+        (_(N_("Reporting window")), window_text(evaluation.window, language)),
+        (_(N_("Rule")), _(RULE_TEXT)),
+        (
+            _(N_("Rules of the indicators")),
+            _(RULES_TEXT) % {"months": rules.active_months, "visits": rules.active_min_visits},
+        ),
+        (
+            _(N_("Sources")),
+            _(
+                N_(
+                    "Check-ins and walk-in counts recorded in Điểm danh (every channel, late batches "
+                    "by the day of the scan); library figures, rotations and school-library records "
+                    "entered by hand under Library figures; clubs and their sessions."
+                )
+            ),
+        ),
+        (_(N_("Counting rules")), "docs/indicators.md"),
+    ]
+    lines += [
+        (_(r.definition.title), f"{_(r.definition.counts)} ÷ {_(r.definition.base)}")
+        for r in evaluation.results
+    ]
+    for row, (name, value) in enumerate(lines):
+        sheet.write_string(row, 0, str(safe_cell(name)), formats["bold"])
+        sheet.write_string(row, 1, str(safe_cell(value)))
+    sheet.set_column(0, 0, 50)
+    sheet.set_column(1, 1, 120)
 
 
 def _breakdown_sheet(

@@ -856,3 +856,55 @@ def records(
     )
     part = parts.get(venue_id) if definition.kind == Kind.share else None
     return Records(definition, venue, window, found, part, tuple(figures), tuple(rotations))
+
+
+# --- the annual report's detail tables ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClubRow:
+    club: Club
+    venue: Venue
+    months: int  # different months of the window with attended sessions
+    sessions: int  # attended sessions in the window
+    regular: bool
+
+
+@dataclass(frozen=True)
+class LibraryRow:
+    venue: Venue
+    figures: dict[LibraryMetric, int]  # sums over the window's months
+    rotation_copies: int  # copies sent to other libraries
+
+
+@dataclass(frozen=True)
+class AnnualTables:
+    clubs: tuple[ClubRow, ...]
+    libraries: tuple[LibraryRow, ...]
+
+
+def annual_tables(
+    session: Session, staff: Staff, window: ReportWindow, area: Area, tz: tzinfo
+) -> AnnualTables:
+    """The clubs at the area's centres and houses with whether each was regularly active, and each
+    library's figures entered by hand: the annual report's detail sheets, by the indicators' own rules."""
+    auth.require_role(staff, Role.admin, Role.office)
+    rules = load_rules(session)
+    clubs = [
+        ClubRow(club, part.venue, len(months), sum(months.values()), len(months) >= rules.active_months)
+        for part in _active_houses(session, window, area, tz, rules).values()
+        for club, months in part.detail.get("clubs", [])
+    ]
+    sums = {
+        metric: library.monthly_sums(session, metric, window.start, window.end) for metric in LibraryMetric
+    }
+    sent = library.rotation_copies(session, window.start, window.end)
+    libraries = []
+    for venue_id, part in venues_open(session, area, None, window.end).items():
+        figures = {metric: sums[metric].get(venue_id, 0) for metric in LibraryMetric}
+        if any(figures.values()) or sent.get(venue_id):
+            libraries.append(LibraryRow(part.venue, figures, sent.get(venue_id, 0)))
+    return AnnualTables(
+        tuple(sorted(clubs, key=lambda r: (labels.sort_key(r.venue.name), labels.sort_key(r.club.name)))),
+        tuple(sorted(libraries, key=lambda r: labels.sort_key(r.venue.name))),
+    )
