@@ -338,15 +338,13 @@ def test_a_venue_without_recorded_placements_has_always_been_where_it_is(
     assert venue_unit_on(session, 999999, ON) is None
 
 
-@pytest.mark.parametrize("role", [Role.office, Role.organizer])
-def test_non_admins_may_not_change_places(
-    client: TestClient, session: Session, world: World, role: Role
-) -> None:
+def test_organizers_may_not_change_places(client: TestClient, session: Session, world: World) -> None:
     client.post("/logout")
-    login(client, make_staff(session, role, world.units["commune"]))
+    login(client, make_staff(session, Role.organizer, world.units["commune"]))
     village = world.units["village"]
 
     for path in (
+        "/places",
         f"/places/units/{village.id}/change",
         f"/places/venues/{world.venue.id}/change",
         "/places/groups",
@@ -355,11 +353,74 @@ def test_non_admins_may_not_change_places(
     refused = change_unit(client, village, kind="rename", effective_on="2026-03-01", name="Thôn X")
     assert refused.status_code == 403
     assert change_venue(client, world.venue, kind="close", effective_on="2026-03-01").status_code == 403
-    assert (
-        client.post("/places/groups", data={"name": "X", "unit_id": str(village.parent_id)}).status_code
-        == 403
+    assert count_rows(session, UnitLink) == 0
+
+
+def test_an_office_records_a_village_moving_to_another_commune(
+    client: TestClient, session: Session, world: World
+) -> None:
+    """The Done-when path of the indicators issue: an office user, from the pages alone."""
+    client.post("/logout")
+    office = make_staff(session, Role.office, world.units["commune"])
+    login(client, office)
+    village = world.units["village"]
+
+    page = client.get("/places")
+    assert page.status_code == 200
+    assert f'href="/places/units/{village.id}/change"' in page.text
+    assert "Tri Lễ" not in page.text.split('id="place-tree"')[1]  # another commune's part stays out of view
+    assert 'action="/places/units"' not in page.text  # adding places stays with administrators
+    form = client.get(f"/places/units/{village.id}/change")
+    assert form.status_code == 200 and "Tri Lễ" in form.text  # a village may move to any commune
+
+    moved = change_unit(
+        client, village, kind="move", effective_on="01/03/2026", commune_id=str(world.units["other"].id)
     )
-    assert count_rows(session, UnitLink) == count_rows(session, ReportGroup) == 0
+    new_id = new_unit_id(moved)
+    assert links(session) == [(new_id, village.id, LinkKind.moved, ON)]
+    assert commune_on(session, world.venue.id or 0, BEFORE) == world.units["commune"].id
+    assert commune_on(session, world.venue.id or 0, AFTER) == world.units["other"].id
+    # The village now belongs to the other commune's office: this one can read its history, not change it.
+    assert client.get(f"/places/units/{village.id}/change").status_code == 200
+    assert client.get(f"/places/units/{new_id}/change").status_code == 403
+
+
+def test_an_office_may_not_change_places_outside_its_unit(
+    client: TestClient, session: Session, world: World
+) -> None:
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, world.units["other"]))
+    village = world.units["village"]
+
+    assert client.get(f"/places/units/{village.id}/change").status_code == 403
+    assert client.get(f"/places/venues/{world.venue.id}/change").status_code == 403
+    assert "Bản Cưởm" not in client.get("/places").text
+    refused = change_unit(client, village, kind="rename", effective_on="2026-03-01", name="Thôn X")
+    assert refused.status_code == 403
+    assert change_venue(client, world.venue, kind="close", effective_on="2026-03-01").status_code == 403
+    assert client.get("/places/groups").status_code == 403  # reporting groups stay with administrators
+    assert count_rows(session, UnitLink) == 0
+    session.refresh(world.venue)
+    assert world.venue.active
+
+
+def test_an_office_moves_a_venue_only_within_its_unit(
+    client: TestClient, session: Session, world: World
+) -> None:
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, world.units["commune"]))
+
+    outside = change_venue(
+        client, world.venue, kind="move", effective_on="01/03/2026", unit_id=str(world.units["other"].id)
+    )
+    assert outside.status_code == 422
+    assert "Chọn một thôn hoặc xã hiện có, đã có vào ngày đó." in outside.text
+    assert venue_unit_on(session, world.venue.id or 0, AFTER) == world.units["village"].id
+    inside = change_venue(
+        client, world.venue, kind="move", effective_on="01/03/2026", unit_id=str(world.units["commune"].id)
+    )
+    assert inside.status_code == 303
+    assert venue_unit_on(session, world.venue.id or 0, AFTER) == world.units["commune"].id
 
 
 # --- Check-ins keep the place of their own day -----------------------------------------------------------

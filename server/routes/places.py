@@ -1,4 +1,5 @@
-"""Routes under /places (admin only): the place tree, the Lạng Sơn communes, villages, venues, CSV import."""
+"""Routes under /places: the place tree (an office sees its own unit, to record changes) and, for
+administrators, the Lạng Sơn communes, new villages and venues, CSV import."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from server.deps import AdminStaff, SessionDep, TemplatesDep
+from server import auth
+from server.deps import AdminStaff, OfficeStaff, SessionDep, TemplatesDep
 from server.errors import N_, AppError, ErrorCode, FormError
-from server.models import UnitKind, VenueType
+from server.models import Staff, UnitKind, VenueType
 from server.services import places, places_csv
 
 router = APIRouter(include_in_schema=False)
@@ -27,9 +29,14 @@ def _int(raw: str) -> int | None:
 
 
 def _page(
-    request: Request, session: Session, templates: TemplatesDep, status: int = 200, **extra: Any
+    request: Request,
+    session: Session,
+    staff: Staff,
+    templates: TemplatesDep,
+    status: int = 200,
+    **extra: Any,
 ) -> Response:
-    tree = places.unit_tree(session)
+    tree = places.unit_tree(session, scope=auth.scope_path(session, staff))
     communes = [node for province in tree for node in province.children if node.unit.kind == UnitKind.commune]
     context: dict[str, Any] = {
         "tree": tree,
@@ -52,12 +59,12 @@ def _done(done: str, **counts: int) -> RedirectResponse:
 
 @router.get("/places")
 def show_places(
-    request: Request, staff: AdminStaff, session: SessionDep, templates: TemplatesDep
+    request: Request, staff: OfficeStaff, session: SessionDep, templates: TemplatesDep
 ) -> Response:
-    """The place tree with the forms that add to it."""
+    """The place tree (an office's own part of it), with the forms that add to it for administrators."""
     done = request.query_params.get("done", "")
     counts = {name: _int(request.query_params.get(name, "")) or 0 for name in COUNTS}
-    return _page(request, session, templates, done=done if done in DONE else "", done_counts=counts)
+    return _page(request, session, staff, templates, done=done if done in DONE else "", done_counts=counts)
 
 
 @router.post("/places/communes")
@@ -82,7 +89,7 @@ def add_unit(
         places.add_unit(session, kind=UnitKind.village, name=name, parent_id=_int(parent_id), code=code)
     except FormError as error:
         form = {"name": name, "parent_id": parent_id, "code": code}
-        return _page(request, session, templates, 422, unit_form=form, unit_errors=error.fields)
+        return _page(request, session, staff, templates, 422, unit_form=form, unit_errors=error.fields)
     return _done("unit")
 
 
@@ -103,7 +110,7 @@ def add_venue(
         places.add_venue(session, name=name, type=type, unit_id=_int(unit_id), address=address, code=code)
     except FormError as error:
         form = {"name": name, "type": type, "unit_id": unit_id, "address": address, "code": code}
-        return _page(request, session, templates, 422, venue_form=form, venue_errors=error.fields)
+        return _page(request, session, staff, templates, 422, venue_form=form, venue_errors=error.fields)
     return _done("venue")
 
 
@@ -128,11 +135,11 @@ def import_places(
         except UnicodeDecodeError:
             problem = N_("The file is not UTF-8 text. In Excel, save it as “CSV UTF-8”.")
     if problem is not None:
-        return _page(request, session, templates, 422, import_error=problem)
+        return _page(request, session, staff, templates, 422, import_error=problem)
     try:
         summary = places_csv.import_places_csv(session, text)
     except AppError as error:
         if error.code != ErrorCode.import_failed:
             raise
-        return _page(request, session, templates, 422, import_rows=error.extra["rows"])
+        return _page(request, session, staff, templates, 422, import_rows=error.extra["rows"])
     return _done("imported", villages=summary.villages, venues=summary.venues)

@@ -1,4 +1,5 @@
-"""Routes for dated changes of villages and venues (admin only): their history and the change forms."""
+"""Routes for dated changes of villages and venues (administrators, and an office within its own unit): their
+history and the change forms."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from server.deps import AdminStaff, SessionDep, TemplatesDep
-from server.errors import N_, AppError, ErrorCode, FormError
+from server import auth
+from server.deps import OfficeStaff, SessionDep, TemplatesDep
+from server.errors import N_, FormError
 from server.models import OrgUnit, Staff, UnitKind, Venue
 from server.services import places, places_history
 
@@ -35,29 +37,23 @@ def _int(raw: str | None) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) < 12 else None
 
 
-def _unit(session: Session, unit_id: int) -> OrgUnit:
-    unit = session.get(OrgUnit, unit_id)
-    if unit is None or unit.kind != UnitKind.village:
-        raise AppError(ErrorCode.not_found)
-    return unit
-
-
-def _venue(session: Session, venue_id: int) -> Venue:
-    venue = session.get(Venue, venue_id)
-    if venue is None:
-        raise AppError(ErrorCode.not_found)
-    return venue
-
-
-def _choices(session: Session) -> dict[str, Any]:
-    tree = places.unit_tree(session, with_venues=False)
-    communes = [node for province in tree for node in province.children if node.unit.kind == UnitKind.commune]
-    return {"tree": tree, "commune_options": [(node.unit.id, node.unit.name) for node in communes]}
+def _choices(session: Session, staff: Staff) -> dict[str, Any]:
+    """The places a change can lead to: villages and venues stay within the staff member's own unit, while
+    a village may move to any commune (the office it leaves records the move)."""
+    everywhere = places.unit_tree(session, with_venues=False)
+    communes = [
+        node for province in everywhere for node in province.children if node.unit.kind == UnitKind.commune
+    ]
+    return {
+        "tree": places.unit_tree(session, with_venues=False, scope=auth.scope_path(session, staff)),
+        "commune_options": [(node.unit.id, node.unit.name) for node in communes],
+    }
 
 
 def _unit_page(
     request: Request,
     session: Session,
+    staff: Staff,
     templates: TemplatesDep,
     unit: OrgUnit,
     status: int = 200,
@@ -73,7 +69,7 @@ def _unit_page(
         "form": {},
         "errors": {},
         "done": request.query_params.get("done") == "1",
-        **_choices(session),
+        **_choices(session, staff),
         **extra,
     }
     return templates.render(request, "places/unit_change.html", context, status_code=status)
@@ -81,10 +77,12 @@ def _unit_page(
 
 @router.get("/places/units/{unit_id}/change")
 def show_unit_change(
-    request: Request, unit_id: int, staff: AdminStaff, session: SessionDep, templates: TemplatesDep
+    request: Request, unit_id: int, staff: OfficeStaff, session: SessionDep, templates: TemplatesDep
 ) -> Response:
     """A village's versions and links, and the form that renames, moves, merges, splits or closes it."""
-    return _unit_page(request, session, templates, _unit(session, unit_id))
+    return _unit_page(
+        request, session, staff, templates, places_history.village_to_change(session, staff, unit_id)
+    )
 
 
 def _apply_unit_change(session: Session, staff: Staff, unit: OrgUnit, form: dict[str, Any]) -> OrgUnit:
@@ -123,7 +121,7 @@ def _venue_parts(values: list[str]) -> dict[int, int | None]:
 def change_unit(
     request: Request,
     unit_id: int,
-    staff: AdminStaff,
+    staff: OfficeStaff,
     session: SessionDep,
     templates: TemplatesDep,
     kind: Annotated[str, Form(max_length=20)] = "",
@@ -138,7 +136,7 @@ def change_unit(
     venue_part: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies defaults)
 ) -> Response:
     """Record a dated change of a village; its venues follow it from the effective date."""
-    unit = _unit(session, unit_id)
+    unit = places_history.village_to_change(session, staff, unit_id)
     form: dict[str, Any] = {
         "kind": kind,
         "effective_on": effective_on,
@@ -155,13 +153,14 @@ def change_unit(
         result = _apply_unit_change(session, staff, unit, form)
     except FormError as error:
         session.rollback()
-        return _unit_page(request, session, templates, unit, 422, form=form, errors=error.fields)
+        return _unit_page(request, session, staff, templates, unit, 422, form=form, errors=error.fields)
     return RedirectResponse(f"/places/units/{result.id}/change?done=1", status_code=303)
 
 
 def _venue_page(
     request: Request,
     session: Session,
+    staff: Staff,
     templates: TemplatesDep,
     venue: Venue,
     status: int = 200,
@@ -175,7 +174,7 @@ def _venue_page(
         "form": {},
         "errors": {},
         "done": request.query_params.get("done") == "1",
-        **_choices(session),
+        **_choices(session, staff),
         **extra,
     }
     return templates.render(request, "places/venue_change.html", context, status_code=status)
@@ -183,17 +182,19 @@ def _venue_page(
 
 @router.get("/places/venues/{venue_id}/change")
 def show_venue_change(
-    request: Request, venue_id: int, staff: AdminStaff, session: SessionDep, templates: TemplatesDep
+    request: Request, venue_id: int, staff: OfficeStaff, session: SessionDep, templates: TemplatesDep
 ) -> Response:
     """A venue's places and past names, and the form that renames, moves or closes it."""
-    return _venue_page(request, session, templates, _venue(session, venue_id))
+    return _venue_page(
+        request, session, staff, templates, places_history.venue_to_change(session, staff, venue_id)
+    )
 
 
 @router.post("/places/venues/{venue_id}/change")
 def change_venue(
     request: Request,
     venue_id: int,
-    staff: AdminStaff,
+    staff: OfficeStaff,
     session: SessionDep,
     templates: TemplatesDep,
     kind: Annotated[str, Form(max_length=20)] = "",
@@ -202,7 +203,7 @@ def change_venue(
     unit_id: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Record a dated rename, move or closing of a venue (its id, check-ins and figures stay)."""
-    venue = _venue(session, venue_id)
+    venue = places_history.venue_to_change(session, staff, venue_id)
     on = places_history.parse_day(effective_on)
     try:
         if kind == "rename":
@@ -216,5 +217,5 @@ def change_venue(
     except FormError as error:
         session.rollback()
         form = {"kind": kind, "effective_on": effective_on, "name": name, "unit_id": unit_id}
-        return _venue_page(request, session, templates, venue, 422, form=form, errors=error.fields)
+        return _venue_page(request, session, staff, templates, venue, 422, form=form, errors=error.fields)
     return RedirectResponse(f"/places/venues/{venue_id}/change?done=1", status_code=303)

@@ -224,17 +224,25 @@ def add_venue(
     return venue
 
 
-def unit_tree(session: Session, *, with_venues: bool = True) -> list[TreeNode]:
-    """Current units as a tree (provinces first), each with its venues: two queries whatever the size."""
+def unit_tree(session: Session, *, with_venues: bool = True, scope: str | None = None) -> list[TreeNode]:
+    """Current units as a tree (provinces first), each with its venues: two queries whatever the size.
+
+    With a `scope` (a unit's path, auth.scope_path), only that unit, what is under it and the units above it
+    (so the tree keeps its shape); venues only under it."""
     units = sorted(
-        session.exec(select(OrgUnit).where(col(OrgUnit.valid_to).is_(None))).all(),
+        (
+            unit
+            for unit in session.exec(select(OrgUnit).where(col(OrgUnit.valid_to).is_(None)))
+            if scope is None or unit.path.startswith(scope) or scope.startswith(unit.path)
+        ),
         key=lambda u: sort_key(u.name),
     )
     nodes = {u.id: TreeNode(u) for u in units}
     if with_venues:
         for venue in sorted(session.exec(select(Venue)).all(), key=lambda v: sort_key(v.name)):
-            if venue.unit_id in nodes:
-                nodes[venue.unit_id].venues.append(venue)
+            node = nodes.get(venue.unit_id)
+            if node is not None and (scope is None or node.unit.path.startswith(scope)):
+                node.venues.append(venue)
     roots: list[TreeNode] = []
     for node in nodes.values():
         parent = nodes.get(node.unit.parent_id)

@@ -17,10 +17,12 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from server.errors import N_, FormError
+from server import auth
+from server.errors import N_, AppError, ErrorCode, FormError
 from server.models import (
     LinkKind,
     OrgUnit,
+    Role,
     Staff,
     UnitKind,
     UnitLink,
@@ -240,9 +242,40 @@ def _venue_start(session: Session, venue: Venue) -> date | None:
     return max(known) if known else None
 
 
-def _open_venue(session: Session, venue_id: int) -> Venue:
+# --- Who may change what ------------------------------------------------------------------------------
+
+
+def in_scope(session: Session, staff: Staff, unit: OrgUnit | None) -> bool:
+    """Administrators change every place; an office the villages and venues under its own unit."""
+    if staff.role not in (Role.admin, Role.office):
+        return False
+    path = auth.scope_path(session, staff)
+    return path is None or (unit is not None and unit.path.startswith(path))
+
+
+def village_to_change(session: Session, staff: Staff, unit_id: int) -> OrgUnit:
+    """The village (any version of it) whose history and change form the staff member may open."""
+    unit = session.get(OrgUnit, unit_id)
+    if unit is None or unit.kind != UnitKind.village:
+        raise AppError(ErrorCode.not_found)
+    if not in_scope(session, staff, unit):
+        raise AppError(ErrorCode.forbidden)
+    return unit
+
+
+def venue_to_change(session: Session, staff: Staff, venue_id: int) -> Venue:
+    """The venue whose history and change form the staff member may open (by where it is now)."""
     venue = session.get(Venue, venue_id)
-    if venue is None or not venue.active:
+    if venue is None:
+        raise AppError(ErrorCode.not_found)
+    if not in_scope(session, staff, session.get(OrgUnit, venue.unit_id)):
+        raise AppError(ErrorCode.forbidden)
+    return venue
+
+
+def _open_venue(session: Session, staff: Staff, venue_id: int) -> Venue:
+    venue = venue_to_change(session, staff, venue_id)
+    if not venue.active:
         raise FormError({"kind": N_("This venue is closed: it cannot be changed.")})
     return venue
 
@@ -251,7 +284,7 @@ def rename_venue(
     session: Session, staff: Staff, venue_id: int, *, name: str, on: date | None, now: datetime | None = None
 ) -> Venue:
     """Give a venue a new name from `on`; the old one is kept with the day it ended."""
-    venue = _open_venue(session, venue_id)
+    venue = _open_venue(session, staff, venue_id)
     name, errors = _clean(name), {}
     if problem := _day_problem(on, _venue_start(session, venue), _today(now)):
         errors["effective_on"] = problem
@@ -289,12 +322,12 @@ def move_venue(
     now: datetime | None = None,
 ) -> Venue:
     """Move a venue to another village or commune from `on`."""
-    venue = _open_venue(session, venue_id)
+    venue = _open_venue(session, staff, venue_id)
     errors: dict[str, str] = {}
     if problem := _day_problem(on, _venue_start(session, venue), _today(now)):
         errors["effective_on"] = problem
     target = _current_unit(session, unit_id, (UnitKind.village, UnitKind.commune), on) if on else None
-    if on and target is None:
+    if on and (target is None or not in_scope(session, staff, target)):
         errors["unit_id"] = N_("Choose a current village or commune that exists on that date.")
     elif target is not None and target.id == venue.unit_id:
         errors["unit_id"] = N_("The venue is already there. Choose another place.")
@@ -311,7 +344,7 @@ def close_venue(
     session: Session, staff: Staff, venue_id: int, *, on: date | None, now: datetime | None = None
 ) -> Venue:
     """Close a venue from `on` (its check-ins and figures stay)."""
-    venue = _open_venue(session, venue_id)
+    venue = _open_venue(session, staff, venue_id)
     if problem := _day_problem(on, _venue_start(session, venue), _today(now)):
         session.rollback()
         raise FormError({"effective_on": problem})
@@ -327,9 +360,9 @@ def close_venue(
 # --- Villages -------------------------------------------------------------------------------------------
 
 
-def _open_village(session: Session, unit_id: int) -> OrgUnit:
-    unit = session.get(OrgUnit, unit_id)
-    if unit is None or unit.kind != UnitKind.village or unit.valid_to is not None:
+def _open_village(session: Session, staff: Staff, unit_id: int) -> OrgUnit:
+    unit = village_to_change(session, staff, unit_id)
+    if unit.valid_to is not None:
         raise FormError({"kind": N_("Only a current village can be changed here.")})
     return unit
 
@@ -378,7 +411,7 @@ def rename_village(
     session: Session, staff: Staff, unit_id: int, *, name: str, on: date | None, now: datetime | None = None
 ) -> OrgUnit:
     """A new version of the village with a new name from `on`; its venues move to it."""
-    old = _open_village(session, unit_id)
+    old = _open_village(session, staff, unit_id)
     name = _clean(name)
     errors = _check_village_day(session, old, on, now)
     if problem := _check_name(name):
@@ -420,7 +453,7 @@ def move_village(
     now: datetime | None = None,
 ) -> OrgUnit:
     """A new version of the village under another commune from `on` (renamed too if a name is given)."""
-    old = _open_village(session, unit_id)
+    old = _open_village(session, staff, unit_id)
     name = _clean(name) or old.name
     errors = _check_village_day(session, old, on, now)
     commune = _current_unit(session, commune_id, (UnitKind.commune,), on) if on else None
@@ -447,10 +480,10 @@ def merge_village(
     now: datetime | None = None,
 ) -> OrgUnit:
     """Close the village from `on` and move its venues to the village it is merged into (which stays)."""
-    old = _open_village(session, unit_id)
+    old = _open_village(session, staff, unit_id)
     errors = _check_village_day(session, old, on, now)
     into = _current_unit(session, into_id, (UnitKind.village,), on) if on else None
-    if on and (into is None or into.id == old.id):
+    if on and (into is None or into.id == old.id or not in_scope(session, staff, into)):
         errors["into_id"] = N_("Choose another current village that exists on that date.")
     if errors:
         session.rollback()
@@ -483,7 +516,7 @@ def split_village(
 ) -> list[OrgUnit]:
     """Close the village from `on` and make its parts; each venue goes to the part chosen for it
     (`venue_parts`: venue id -> index of the part in `names`, from 0)."""
-    old = _open_village(session, unit_id)
+    old = _open_village(session, staff, unit_id)
     errors = _check_village_day(session, old, on, now)
     names = [n for n in (_clean(n) for n in names) if n]
     if len(names) < 2:
@@ -516,7 +549,7 @@ def close_village(
     session: Session, staff: Staff, unit_id: int, *, on: date | None, now: datetime | None = None
 ) -> OrgUnit:
     """Close a village from `on`; refused while it has open venues (move or close them first)."""
-    old = _open_village(session, unit_id)
+    old = _open_village(session, staff, unit_id)
     errors = _check_village_day(session, old, on, now)
     if _venues_of(session, old):
         errors["kind"] = N_("This village still has open venues: move or close them first.")
