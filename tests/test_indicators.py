@@ -26,15 +26,16 @@ from server.models import (
     Role,
     SchoolLibraryYear,
     Staff,
+    UnitKind,
     Venue,
     VenueType,
 )
-from server.services import areas, indicators, places_history, report_groups
+from server.services import areas, events, indicators, places, places_history, report_groups
 from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.indicators import BY_KEY, Figure, Status, Target
-from server.services.reports import report_window
-from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
+from server.services.reports import report_window, yearly_totals
+from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_unit, make_venue
 from tests.test_reports import PEOPLE, build_dataset, in_window
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -442,3 +443,116 @@ def test_a_group_and_a_moved_venue_count_where_they_stood(session: Session, sett
     office = make_staff(session, Role.office, units["commune"])
     with pytest.raises(FormError):
         areas.resolve_area(session, office, f"g:{group.id}")  # the group lies outside its scope
+
+
+def _visits(session: Session, settings: Settings, staff: Staff, event_id: int | None, at: datetime, n: int,
+            *, now: datetime | None = None) -> None:  # fmt: skip
+    """`n` people checked in at the desk at `at` (typed in at `now`: later for a late batch)."""
+    for i in range(n):
+        request = CheckInRequest(
+            Channel.staff_form,
+            new_nonce(),
+            Identity(profile=PEOPLE["m3"]),
+            event_id=event_id,
+            claimed_at=at + timedelta(minutes=i),
+        )
+        check_in(session, settings, request, staff=staff, now=(now or at) + timedelta(minutes=i))
+
+
+def test_a_cancelled_session_keeps_the_visits_it_took_for_the_regularly_active_rule(
+    session: Session, settings: Settings
+) -> None:
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    attended, empty = (make_venue(session, units["village"]) for _ in range(2))
+    for venue, visits_in_september in ((attended, 1), (empty, 0)):
+        club = _club_with_sessions(session, settings, admin, venue, list(range(1, 9)), 1)
+        start = datetime(2025, 9, 10, 12, tzinfo=UTC)
+        ninth = make_event(session, venue, starts_at=start, type=EventType.club_session, club_id=club.id)
+        _visits(session, settings, admin, ninth.id, start + timedelta(minutes=5), visits_in_september)
+        events.cancel_event(session, ninth, now=start + timedelta(hours=1))  # called off half-way
+    window = report_window(2025, until=None, today=TODAY)
+    everywhere = _all(session, admin)
+
+    evaluation = indicators.evaluate(session, admin, window, everywhere, TZ)
+
+    # 8 months each, and a ninth for the house whose cancelled session had someone in it (by hand).
+    assert (
+        _value(evaluation, "active_houses").numerator,
+        _value(evaluation, "active_houses").denominator,
+    ) == (1, 2)
+    assert _value(evaluation, "participation").value == 8 + 8 + 1
+    months = {
+        row.venue.id: row.months
+        for row in indicators.annual_tables(session, admin, window, everywhere, TZ).clubs
+    }
+    assert months == {attended.id: 9, empty.id: 8}
+
+
+def test_a_merge_into_another_commune_a_split_and_a_late_batch_count_where_each_record_stood(
+    session: Session, settings: Settings
+) -> None:
+    """Mid-2025: village A of commune 1 merges into village B of commune 2, village C of commune 1 splits.
+    Every visit is worked out by hand from the day it happened, then compared with the indicator, its
+    drill-down by commune and the yearly report."""
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    one, two = units["commune"], units["other"]
+    village_b = make_unit(session, UnitKind.village, two, name="Thôn Nà Pàn")
+    village_c = make_unit(session, UnitKind.village, one, name="Thôn Khòn Pá")
+    house_a = places.add_venue(
+        session, name="NVH thôn Bản Cưởm", type="village_cultural_house", unit_id=units["village"].id
+    )
+    house_b = places.add_venue(
+        session, name="NVH thôn Nà Pàn", type="village_cultural_house", unit_id=village_b.id
+    )
+    house_c = places.add_venue(
+        session, name="NVH thôn Khòn Pá", type="village_cultural_house", unit_id=village_c.id
+    )
+    march, september = datetime(2025, 3, 10, 2, tzinfo=UTC), datetime(2025, 9, 10, 2, tzinfo=UTC)
+    at = {
+        (v.id, m): make_event(session, v, starts_at=m)
+        for v in (house_a, house_b, house_c)
+        for m in (march, september)
+    }
+    for (venue_id, month), n in {
+        (house_a.id, march): 2,
+        (house_b.id, march): 1,
+        (house_c.id, march): 4,
+    }.items():
+        _visits(session, settings, admin, at[(venue_id, month)].id, month + timedelta(minutes=10), n)
+
+    merged_on = date(2025, 8, 1)  # the units began on 1/7/2025, with the reform
+    places_history.merge_village(session, admin, units["village"].id or 0, into_id=village_b.id, on=merged_on)
+    parts = places_history.split_village(
+        session, admin, village_c.id or 0, names=["Thôn Khòn Pá 1", "Thôn Khòn Pá 2"],
+        venue_parts={house_c.id or 0: 1}, on=merged_on,
+    )  # fmt: skip
+    for (venue_id, month), n in {
+        (house_a.id, september): 3,
+        (house_b.id, september): 2,
+        (house_c.id, september): 5,
+    }.items():
+        _visits(session, settings, admin, at[(venue_id, month)].id, month + timedelta(minutes=10), n)
+    # A paper register of A's March event typed in after the merge: it counts for March's commune.
+    _visits(
+        session, settings, admin, at[(house_a.id, march)].id, march + timedelta(minutes=30), 6, now=september
+    )
+
+    expected = {one.id: 2 + 6 + 4 + 5, two.id: 1 + 3 + 2}  # by hand, from the day of each visit
+    window = report_window(2025, until=None, today=TODAY)
+    everywhere = _all(session, admin)
+
+    drill = indicators.drill(session, admin, "participation", window, everywhere, TZ)
+    assert {row.key: row.result.value for row in drill.communes} == expected
+    for commune_id, visits in expected.items():
+        area = areas.resolve_area(session, admin, f"u:{commune_id}")
+        assert _value(indicators.evaluate(session, admin, window, area, TZ), "participation").value == visits
+        assert yearly_totals(session, admin, window, TZ, area=area).visits == visits
+    # The houses count for where they stand at the end of the year: A's house in commune 2, C's in its part.
+    houses = _value(
+        indicators.evaluate(session, admin, window, areas.resolve_area(session, admin, f"u:{two.id}"), TZ),
+        "active_houses",
+    )
+    assert houses.denominator == 2
+    assert places_history.venue_unit_on(session, house_c.id or 0, date(2025, 12, 31)) == parts[1].id
