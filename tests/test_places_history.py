@@ -376,7 +376,12 @@ def test_an_office_records_a_village_moving_to_another_commune(
     moved = change_unit(
         client, village, kind="move", effective_on="01/03/2026", commune_id=str(world.units["other"].id)
     )
-    new_id = new_unit_id(moved)
+    # It lands on the closed version, which says so and links the new one.
+    assert moved.headers["location"] == f"/places/units/{village.id}/change?done=1"
+    done = client.get(moved.headers["location"])
+    assert "Đã lưu thay đổi." in done.text
+    new_id = next(link[0] for link in links(session))
+    assert f'href="/places/units/{new_id}/change"' in done.text
     assert links(session) == [(new_id, village.id, LinkKind.moved, ON)]
     assert commune_on(session, world.venue.id or 0, BEFORE) == world.units["commune"].id
     assert commune_on(session, world.venue.id or 0, AFTER) == world.units["other"].id

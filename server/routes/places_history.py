@@ -154,7 +154,9 @@ def change_unit(
     except FormError as error:
         session.rollback()
         return _unit_page(request, session, staff, templates, unit, 422, form=form, errors=error.fields)
-    return RedirectResponse(f"/places/units/{result.id}/change?done=1", status_code=303)
+    # A village moved out of an office's unit is the other office's now: this one sees the closed version.
+    shown = result if places_history.in_scope(session, staff, result) else unit
+    return RedirectResponse(f"/places/units/{shown.id}/change?done=1", status_code=303)
 
 
 def _venue_page(
