@@ -4,6 +4,7 @@ functions the indicator engine reads, with hand-computed expectations, on both d
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -220,12 +221,42 @@ def test_a_month_saved_alone_leaves_the_other_months_untouched(
 
     response = client.post(
         f"/library/{w['library'].id}/{year}/figures",
-        data={"only_month": "2", "desk_visits_1": "", "desk_visits_2": "8", "desk_visits_3": "-1"},
+        # Month 1 comes back as stored and month 3 empty: nothing else is pending, so the page reloads.
+        data={"only_month": "2", "desk_visits_1": "5", "desk_visits_2": "8", "desk_visits_3": ""},
     )
 
     assert response.status_code == 303
     stored = library.year_figures(session, w["library"].id, year)
     assert {k: f.value for k, f in stored.items()} == {(1, M.desk_visits): 5, (2, M.desk_visits): 8}
+
+
+def test_saving_one_month_keeps_what_was_typed_in_the_others_on_the_screen(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    w = _world(session)
+    year = _local_today(settings).year - 1
+    _save(session, w["staff"], w["library"], year, {(1, M.desk_visits): 5})
+    login(client, w["staff"])
+
+    response = client.post(
+        f"/library/{w['library'].id}/{year}/figures",
+        data={
+            "only_month": "2",
+            "desk_visits_1": "7",  # changed, not saved
+            "desk_visits_2": "1.200",
+            "desk_visits_3": "-1",  # typed, not saved (and not valid: it will say so when saved)
+            "materials_served_4": "3.400",  # typed, not saved
+        },
+        headers={"accept-language": "vi"},
+    )
+
+    assert response.status_code == 200
+    assert "Đã lưu 1 số liệu." in response.text
+    assert "3 số liệu đã gõ ở các tháng khác chưa được lưu" in response.text
+    for name, value in (("desk_visits_1", "7"), ("desk_visits_2", "1200"), ("desk_visits_3", "-1")):
+        assert re.search(rf'name="{name}" value="{re.escape(value)}"', response.text), name
+    stored = library.year_figures(session, w["library"].id, year)
+    assert {k: f.value for k, f in stored.items()} == {(1, M.desk_visits): 5, (2, M.desk_visits): 1200}
 
 
 # --- Rotations and school libraries -----------------------------------------------------------------

@@ -214,7 +214,16 @@ async def save_figures(
         grid = {k: v for k, v in form.items() if k != "only_month"}
         context = show_context(session, settings, staff, venue, year, errors=error.fields, grid=grid)
         return templates.render(request, "library/show.html", context, status_code=422)
-    query = urlencode({"saved": result.changed, "warned": len(result.warnings)})
+    flash = {"saved": result.changed, "warned": len(result.warnings)}
+    others = [m for m in range(1, 13) if m not in months]
+    if pending := library.unsaved_cells(session, venue.id or 0, year, form, others):
+        # One month saved; what was typed in the others stays on the screen, not yet saved.
+        context = show_context(
+            session, settings, staff, venue, year, flash={**flash, "pending": len(pending)}
+        )
+        context["grid"].update(pending)
+        return templates.render(request, "library/show.html", context)
+    query = urlencode(flash)
     return RedirectResponse(f"/library/{venue_id}/{year}?{query}#figures", status_code=303)
 
 

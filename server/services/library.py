@@ -193,6 +193,24 @@ def parse_figures_form(
     return values
 
 
+def unsaved_cells(
+    session: Session, venue_id: int, year: int, form: Mapping[str, str], months: Collection[int]
+) -> dict[str, str]:
+    """The grid's cells of `months` whose typed value differs from what is stored (by value: "3.400" is
+    3400), so that saving one month can keep what was typed in the others."""
+    stored = year_figures(session, venue_id, year)
+    pending = {}
+    for month in months:
+        for metric in LibraryMetric:
+            name = field_name(metric, month)
+            raw = (form.get(name) or "").strip()
+            value = parse_count(raw)[0] if raw else None
+            figure = stored.get((month, metric))
+            if (value is None and raw) or value != (figure.value if figure else None):
+                pending[name] = raw
+    return pending
+
+
 # --- Venues and scope ----------------------------------------------------------------------------------
 
 
