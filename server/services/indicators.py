@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
@@ -518,11 +518,14 @@ def evaluate(
     area: Area,
     tz: tzinfo,
     *,
+    definitions: Sequence[Definition] = DEFINITIONS,
+    rules: Rules | None = None,
     now: datetime | None = None,
 ) -> Evaluation:
-    """Every indicator for the window and area, against last year's same window and the year's target."""
+    """Each indicator (default: every one) for the window and area, against last year's same window and the
+    year's target."""
     auth.require_role(staff, Role.admin, Role.office)
-    rules = load_rules(session)
+    rules = rules or load_rules(session)
     applying = targets(session, area, [window.year])
     computed = tuple(
         result(
@@ -532,7 +535,7 @@ def evaluate(
             applying[definition.key, window.year],
             window,
         )
-        for definition in DEFINITIONS
+        for definition in definitions
     )
     return Evaluation(window, area, rules, computed, (now or utcnow()).astimezone(tz))
 
@@ -706,7 +709,7 @@ def drill(session: Session, staff: Staff, key: str, window: ReportWindow, area: 
         raise AppError(ErrorCode.not_found)
     rules = load_rules(session)
     target = targets(session, area, [window.year])[key, window.year]
-    base = evaluate_one(session, staff, definition, window, area, tz, rules)
+    base = evaluate(session, staff, window, area, tz, definitions=[definition], rules=rules)
     previous = window.previous()
     commune_of = _communes_of_units(session)
     names = {u.id: u.name for u in session.exec(select(OrgUnit))}
@@ -779,24 +782,6 @@ def _add(table: dict[Any, tuple[Figure, Figure]], key: Any, index: int, figure: 
         old.denominator + figure.denominator,
     )
     table[key] = (pair[0], pair[1])
-
-
-def evaluate_one(
-    session: Session,
-    staff: Staff,
-    definition: Definition,
-    window: ReportWindow,
-    area: Area,
-    tz: tzinfo,
-    rules: Rules | None = None,
-) -> Evaluation:
-    auth.require_role(staff, Role.admin, Role.office)
-    rules = rules or load_rules(session)
-    target = targets(session, area, [window.year])[definition.key, window.year]
-    current = figure(session, definition, window, area, tz, rules)
-    before = figure(session, definition, window.previous(), area, tz, rules)
-    one = result(definition, current, before, target, window)
-    return Evaluation(window, area, rules, (one,), utcnow().astimezone(tz))
 
 
 @dataclass(frozen=True)
