@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 import pytest
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from server.models import (
     AgeBand,
     ApiToken,
     BookRotation,
+    Channel,
     CheckIn,
     Club,
     ClubMember,
@@ -54,8 +56,9 @@ from server.services import clubs as club_service
 from server.services import identities
 from server.services import kiosks as kiosk_devices
 from server.services import library as library_service
+from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.identities import Profile
-from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
+from tests.factories import count_rows, login, make_event, make_participant, make_staff, make_tree, make_venue
 
 VALID_JSON = {
     ("POST", "/api/v1/events/{event_id}/checkins"): {
@@ -144,6 +147,27 @@ ORGANIZER_OPEN = {
     ("POST", "/kiosks"),  # enrolling at a venue out of scope is refused in the form (tests/test_kiosks.py)
 }
 
+# What an office may open without an id in scope: the organizer's list, and the plan's pages for its unit.
+OFFICE_OPEN = ORGANIZER_OPEN | {
+    ("GET", "/indicators"),
+    ("GET", "/indicators/{key}"),  # one indicator over the office's own unit
+    ("GET", "/indicators/targets"),
+    ("POST", "/indicators/targets"),  # the office's own targets (tests/test_indicators.py)
+    ("POST", "/indicators/rules"),
+    ("GET", "/reports"),
+    ("GET", "/reports/{year}.xlsx"),
+    ("GET", "/reports/{year}.csv"),
+    ("GET", "/reports/{year}/checkins.csv"),
+    ("GET", "/api/v1/reports/yearly"),
+    ("GET", "/places"),  # its own part of the tree (tests/test_places_history.py)
+}
+# Names of the other commune's things: no list a staff member of "commune" sees may show them.
+THEIR_VENUE = "Nhà văn hóa thôn Ngoài Phạm Vi"
+THEIR_EVENT = "Hội thi kể chuyện Ngoài Phạm Vi"
+THEIR_PERSON = "Lương Thị Ngoài"
+THEIR_CLUB = "CLB Hát then Ngoài Phạm Vi"
+THEIR_KIOSK = "Máy Ngoài Phạm Vi"
+
 
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
     """Every (method, path) the app serves, from the routers it includes (each carries its full path)."""
@@ -172,6 +196,8 @@ def _fill(path: str, ids: dict[str, int]) -> str:
             return "2026"
         if name == "code":
             return "ZZZZZZZZZZ"
+        if name == "key":
+            return "participation"  # an indicator that exists: the venue or the scope must refuse
         return str(ids.get(name, ids["default"]))
 
     return re.sub(r"\{(\w+)(?::\w+)?\}", value, path)
@@ -181,17 +207,27 @@ def _fill(path: str, ids: dict[str, int]) -> str:
 def world(session: Session, settings: Settings) -> dict[str, object]:
     tree = make_tree(session)
     mine = make_venue(session, tree["commune"])
-    theirs = make_venue(session, tree["other"])
-    their_event = make_event(session, theirs)
+    theirs = make_venue(session, tree["other"], name=THEIR_VENUE)
+    their_event = make_event(session, theirs, title=THEIR_EVENT)
     make_event(session, mine)
     other_staff = make_staff(session, Role.organizer, tree["other"])
     token, _plain = create_api_token(session, other_staff, "theirs")
     organizer = make_staff(session, Role.organizer, tree["commune"])
-    neighbour = Profile(AgeBand.from_60, Gender.female, home_unit_id=tree["other"].id, consent=True)
+    neighbour = Profile(
+        AgeBand.from_60, Gender.female, home_unit_id=tree["other"].id, name=THEIR_PERSON, consent=True
+    )
     (their_card,) = identities.issue_cards(session, settings, other_staff, theirs, [neighbour])
-    their_kiosk, _code = kiosk_devices.enrol_device(session, other_staff, theirs.id, "theirs", utcnow())
+    check_in(
+        session,
+        settings,
+        CheckInRequest(
+            Channel.staff_form, new_nonce(), Identity(card=their_card.lookup), event_id=their_event.id
+        ),
+        staff=other_staff,
+    )
+    their_kiosk, _code = kiosk_devices.enrol_device(session, other_staff, theirs.id, THEIR_KIOSK, utcnow())
     their_club = club_service.create_club(
-        session, other_staff, club_service.ClubInput("CLB Hát then", ClubType.club, theirs.id or 0)
+        session, other_staff, club_service.ClubInput(THEIR_CLUB, ClubType.club, theirs.id or 0)
     )
     their_branch = make_venue(session, tree["other"])
     their_rotation = library_service.add_rotation(
@@ -214,7 +250,20 @@ def world(session: Session, settings: Settings) -> dict[str, object]:
         "venue_id": theirs.id or 0,
         "device_id": their_kiosk.id or 0,
     }
-    return {"ids": ids, "organizer": organizer}
+    phone = make_participant(session, home_unit=tree["village"])
+    device = secrets.token_urlsafe(32)
+    identities.add_device(session, phone, device, utcnow())
+    session.commit()
+    _kiosk, kiosk_code = kiosk_devices.enrol_device(session, organizer, mine.id, "Máy cửa", utcnow())
+    _paired, kiosk_token = kiosk_devices.pair_device(session, kiosk_code, utcnow())
+    return {
+        "ids": ids,
+        "organizer": organizer,
+        "tree": tree,
+        "device": device,
+        "kiosk": kiosk_token,
+        "their_card": their_card.lookup,
+    }
 
 
 def _snapshot(session: Session) -> tuple[int, ...]:
@@ -237,9 +286,20 @@ def _snapshot(session: Session) -> tuple[int, ...]:
     )
 
 
-def test_anonymous_visitor_is_refused_everywhere(
-    app: FastAPI, client: TestClient, session: Session, world: dict
-) -> None:  # type: ignore[type-arg]
+@pytest.mark.parametrize("who", ["anonymous", "resident phone", "kiosk"])
+def test_no_staff_login_is_refused_everywhere(
+    app: FastAPI,
+    client: TestClient,
+    session: Session,
+    world: dict,
+    who: str,  # type: ignore[type-arg]
+) -> None:
+    """An anonymous visitor, a resident's phone (its device cookie) and a paired kiosk (its device cookie)
+    reach only the public routes and, for the kiosk, its own API."""
+    if who == "resident phone":
+        client.cookies.set("dd_device", world["device"])
+    elif who == "kiosk":
+        client.cookies.set("dd_kiosk", world["kiosk"])
     before = _snapshot(session)
     checked = 0
     for method, path in _routes(app):
@@ -247,10 +307,10 @@ def test_anonymous_visitor_is_refused_everywhere(
             continue
         response = client.request(method, _fill(path, world["ids"]), data={} if method != "GET" else None)
         if path.startswith("/api/"):
-            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.status_code == 401, (who, method, path, response.status_code)
         else:
-            assert response.status_code == 303, (method, path, response.status_code)
-            assert response.headers["location"].startswith("/login"), (method, path)
+            assert response.status_code == 303, (who, method, path, response.status_code)
+            assert response.headers["location"].startswith("/login"), (who, method, path)
         checked += 1
     assert checked >= 20
     assert _snapshot(session) == before
@@ -276,3 +336,73 @@ def test_out_of_scope_organizer_is_refused_everywhere(
         checked += 1
     assert checked >= 15
     assert _snapshot(session) == before
+
+
+def test_out_of_scope_office_is_refused_everywhere(
+    app: FastAPI, client: TestClient, session: Session, world: dict
+) -> None:  # type: ignore[type-arg]
+    login(client, make_staff(session, Role.office, world["tree"]["commune"]))
+    before = _snapshot(session)
+    checked = 0
+    for method, path in _routes(app):
+        if (method, path) in PUBLIC | OFFICE_OPEN:
+            continue
+        kwargs: dict[str, object] = {}
+        if path.startswith("/api/") and method != "GET":
+            kwargs["json"] = VALID_JSON.get((method, path), {})
+        elif method != "GET":
+            kwargs["data"] = VALID_FORM
+        response = client.request(method, _fill(path, world["ids"]), **kwargs)  # type: ignore[arg-type]
+        assert response.status_code in (403, 404), (method, path, response.status_code)
+        checked += 1
+    assert checked >= 15
+    assert _snapshot(session) == before
+
+
+LISTS = (
+    "/events",
+    "/api/v1/events",
+    "/people",
+    "/people?q=Ngoai",
+    "/api/v1/participants",
+    "/api/v1/participants?q=Ngoai",
+    "/clubs",
+    "/library",
+    "/kiosks",
+    "/profile",
+)
+OFFICE_LISTS = (
+    "/indicators",
+    "/indicators/participation",
+    "/reports",
+    "/reports/{year}.csv",
+    "/reports/{year}/checkins.csv",
+    "/api/v1/reports/yearly?year={year}",
+    "/places",
+)
+
+
+@pytest.mark.parametrize("role", [Role.organizer, Role.office])
+def test_lists_show_nothing_of_another_commune(
+    client: TestClient,
+    session: Session,
+    world: dict,
+    role: Role,  # type: ignore[type-arg]
+) -> None:
+    """Every list, search, report and export a staff member of one commune opens, with the other commune's
+    venue, event, named participant, card, club and kiosk present in the database."""
+    login(client, make_staff(session, role, world["tree"]["commune"]))
+    year = str(utcnow().year)
+    paths = LISTS + (OFFICE_LISTS if role == Role.office else ())
+    for path in paths:
+        response = client.get(path.format(year=year))
+        assert response.status_code == 200, (path, response.status_code)
+        text = response.text
+        for theirs in (THEIR_VENUE, THEIR_EVENT, THEIR_PERSON, THEIR_CLUB, THEIR_KIOSK, world["their_card"]):
+            assert theirs not in text, (path, theirs)
+    # The same lists as an administrator do show them: the names are really there to be found.
+    client.post("/logout")
+    login(client, make_staff(session, Role.admin))
+    shown = "".join(client.get(path.format(year=year)).text for path in paths)
+    for theirs in (THEIR_VENUE, THEIR_EVENT, THEIR_PERSON, THEIR_CLUB, THEIR_KIOSK, world["their_card"]):
+        assert theirs in shown, theirs
