@@ -28,7 +28,7 @@ from server.models import (
     VenueName,
     VenuePlacement,
 )
-from server.services import checkin, places, places_history, report_groups
+from server.services import checkin, places, places_history, report_groups, reports
 from server.services.checkin import CheckInRequest, Identity, new_nonce
 from server.services.identities import Profile
 from server.services.places_history import commune_on, venue_unit_on, venues_on
@@ -603,3 +603,25 @@ def test_unit_choices_offer_groups_and_units_in_scope(session: Session, world: W
         (f"u:{units['commune'].id}", "Xã Văn Quan"),
     ]
     assert report_groups.unit_choices(session, office, "en")[0][1] == "Group: Huyện Văn Quan cũ"
+
+
+def test_the_years_to_choose_follow_the_place_stored_on_each_check_in(
+    client: TestClient, session: Session, settings: Settings, world: World
+) -> None:
+    event = make_event(session, world.venue, starts_at=DURING - timedelta(minutes=30))
+    checkin.check_in(session, settings, _desk(event.id, DURING), staff=world.admin, now=DURING)
+    response = change_unit(
+        client,
+        world.units["village"],
+        kind="move",
+        effective_on="2026-04-01",
+        commune_id=str(world.units["other"].id),
+    )
+    assert response.status_code == 303
+    today = date(2027, 2, 1)
+    losing = make_staff(session, Role.office, world.units["commune"])
+    gaining = make_staff(session, Role.office, world.units["other"])
+
+    # The March 2026 check-in stays with the commune it was made in, although its venue has left since.
+    assert reports.years_with_data(session, losing, settings.tz, today=today) == [2027, 2026]
+    assert reports.years_with_data(session, gaining, settings.tz, today=today) == [2027]

@@ -226,12 +226,13 @@ def unit_text(totals: YearlyTotals, language: str) -> str:
 
 
 def years_with_data(session: Session, staff: Staff, tz: tzinfo, *, today: date) -> list[int]:
-    """The years holding check-ins in the staff member's scope, and the current year; newest first."""
+    """The years holding check-ins in the staff member's scope (by the place stored on each, as the reports
+    count them), and the current year; newest first."""
+    area = areas.resolve_area(session, staff, "")
     first, last = session.exec(
-        select(func.min(CheckIn.checked_in_at), func.max(CheckIn.checked_in_at))
-        .join(Venue, col(Venue.id) == CheckIn.venue_id)
-        .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
-        .where(auth.venue_scope_clause(session, staff))
+        select(func.min(CheckIn.checked_in_at), func.max(CheckIn.checked_in_at)).where(
+            areas.record_clause(CheckIn, area)
+        )
     ).one()
     years = {today.year}
     if first is not None and last is not None:
