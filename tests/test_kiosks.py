@@ -116,6 +116,27 @@ def test_pairing_code_works_once_and_accepts_spaces_and_dashes(
     assert "Mã ghép nối không hợp lệ" in again.text and f'value="{code}"' in again.text  # the code is kept
 
 
+def test_enrolling_again_before_pairing_gives_the_same_kiosk_a_new_code(
+    client: TestClient, session: Session, scene: Scene
+) -> None:
+    """A reload of the page that showed the code (the browser sends the form again) or a double tap."""
+    login(client, scene.organizer)
+    form = {"venue_id": str(scene.venue.id), "name": "Máy cửa thư viện"}
+    first, again = (client.post("/kiosks", data=form) for _ in range(2))
+    assert first.status_code == again.status_code == 200
+    shown = [re.search(r'<p class="pairing-code">([\d ]+)</p>', r.text) for r in (first, again)]
+    assert all(shown)
+    assert count_rows(session, KioskDevice) == 1
+    old, new = (found.group(1).replace(" ", "") for found in shown if found)
+    assert old != new
+    with pytest.raises(AppError):
+        kiosks.pair_device(session, old, now())
+    device, _token = kiosks.pair_device(session, new, now())
+    # Once paired, the same form makes a second kiosk (another phone at the same door).
+    assert client.post("/kiosks", data=form).status_code == 200
+    assert count_rows(session, KioskDevice) == 2 and device.paired_at is not None
+
+
 def test_pair_sets_the_kiosk_cookie_and_redirects(client: TestClient, session: Session, scene: Scene) -> None:
     _device, code = kiosks.enrol_device(session, scene.organizer, scene.venue.id, "Máy", now())
     form = client.get(f"/kiosk/pair?code={code}")

@@ -98,12 +98,29 @@ def enrol_device(
     if len(name) > MAX_NAME:
         raise FormError({"name": N_("The name is too long (at most 60 characters).")})
     venue = _venue_for(session, staff, venue_id)
-    device = KioskDevice(name=name, venue_id=venue.id or 0, enrolled_by_id=staff.id or 0, created_at=now)
+    # The same form sent again (a reload, a double tap) while its code is still waiting: the same kiosk
+    # with a fresh code, not a second kiosk.
+    waiting = session.exec(
+        select(KioskDevice).where(
+            KioskDevice.enrolled_by_id == staff.id,
+            KioskDevice.venue_id == venue.id,
+            KioskDevice.name == name,
+            col(KioskDevice.paired_at).is_(None),
+            col(KioskDevice.revoked_at).is_(None),
+            col(KioskDevice.pairing_expires_at) > now,
+        )
+    ).first()
+    device = waiting or KioskDevice(
+        name=name, venue_id=venue.id or 0, enrolled_by_id=staff.id or 0, created_at=now
+    )
     code = _set_pairing_code(session, device, now)
     session.add(device)
     session.commit()
     session.refresh(device)
-    logger.info("kiosk %s enrolled at venue %s by staff %s", device.id, venue.id, staff.id)
+    if waiting:
+        logger.info("kiosk %s: enrolment sent again by staff %s, a new code", device.id, staff.id)
+    else:
+        logger.info("kiosk %s enrolled at venue %s by staff %s", device.id, venue.id, staff.id)
     return device, code
 
 
