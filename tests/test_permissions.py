@@ -30,6 +30,7 @@ from server.models import (
     OrgUnit,
     Role,
     Staff,
+    UnitKind,
     Venue,
     utcnow,
 )
@@ -58,7 +59,16 @@ from server.services import kiosks as kiosk_devices
 from server.services import library as library_service
 from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.identities import Profile
-from tests.factories import count_rows, login, make_event, make_participant, make_staff, make_tree, make_venue
+from tests.factories import (
+    count_rows,
+    login,
+    make_event,
+    make_participant,
+    make_staff,
+    make_tree,
+    make_unit,
+    make_venue,
+)
 
 VALID_JSON = {
     ("POST", "/api/v1/events/{event_id}/checkins"): {
@@ -406,3 +416,86 @@ def test_lists_show_nothing_of_another_commune(
     shown = "".join(client.get(path.format(year=year)).text for path in paths)
     for theirs in (THEIR_VENUE, THEIR_EVENT, THEIR_PERSON, THEIR_CLUB, THEIR_KIOSK, world["their_card"]):
         assert theirs in shown, theirs
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}], ids=["fetch", "origin"]
+)
+def test_every_cross_site_write_is_refused(
+    app: FastAPI,
+    client: TestClient,
+    session: Session,
+    world: dict,  # type: ignore[type-arg]
+    headers: dict[str, str],
+) -> None:
+    """CSRF: an administrator's browser, tricked by another site into sending any write the app has (the
+    public ones included), with bodies that would be valid; every one is refused and nothing changes."""
+    login(client, make_staff(session, Role.admin))
+    client.cookies.set("dd_device", world["device"])
+    before = _snapshot(session)
+    checked = 0
+    for method, path in _routes(app):
+        if method == "GET":
+            continue
+        kwargs: dict[str, object] = {"headers": headers}
+        if path.startswith("/api/"):
+            kwargs["json"] = VALID_JSON.get((method, path), {})
+        else:
+            kwargs["data"] = VALID_FORM
+        response = client.request(method, _fill(path, world["ids"]), **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == 403, (method, path, response.status_code)
+        checked += 1
+    assert checked >= 40
+    assert _snapshot(session) == before
+
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_every_page_escapes_what_people_typed(
+    app: FastAPI, client: TestClient, session: Session, settings: Settings
+) -> None:
+    """Names, titles and places made of markup, on every page an administrator can open: shown as text."""
+    province = make_unit(session, UnitKind.province, name=f"Tỉnh {HOSTILE}")
+    commune = make_unit(session, UnitKind.commune, province, name=f"Xã {HOSTILE}")
+    village = make_unit(session, UnitKind.village, commune, name=f"Thôn {HOSTILE}")
+    venue = make_venue(session, village, name=f"Nhà văn hóa {HOSTILE}")
+    event = make_event(session, venue, title=f"Ngày hội {HOSTILE}")
+    admin = make_staff(session, Role.admin, full_name=f"Cán bộ {HOSTILE}")
+    person = Profile(
+        AgeBand.from_25, Gender.male, home_unit_id=village.id, name=f"Anh {HOSTILE}", consent=True
+    )
+    (card,) = identities.issue_cards(session, settings, admin, venue, [person])
+    check_in(
+        session,
+        settings,
+        CheckInRequest(Channel.staff_form, new_nonce(), Identity(card=card.lookup), event_id=event.id),
+        staff=admin,
+    )
+    device, _code = kiosk_devices.enrol_device(session, admin, venue.id, "Máy <b>cửa</b>", utcnow())
+    club = club_service.create_club(
+        session, admin, club_service.ClubInput(f"CLB {HOSTILE}", ClubType.club, venue.id or 0)
+    )
+    ids = {
+        "default": event.id or 0,
+        "event_id": event.id or 0,
+        "club_id": club.id or 0,
+        "participant_id": card.participant_id,
+        "card_id": card.id or 0,
+        "venue_id": venue.id or 0,
+        "unit_id": village.id or 0,
+        "device_id": device.id or 0,
+        "staff_id": admin.id or 0,
+    }
+    login(client, admin)
+    escaped = 0
+    for method, path in _routes(app):
+        if method != "GET" or path.startswith("/api/"):
+            continue
+        response = client.get(_fill(path, ids))
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            continue
+        assert "<script>alert" not in response.text and "<img src=x" not in response.text, path
+        assert "<b>cửa</b>" not in response.text, path
+        escaped += "&lt;script&gt;" in response.text
+    assert escaped >= 15
