@@ -1,17 +1,23 @@
-"""docs/checkin-rules.md names, for each rule, its error code and the test that proves it: keep it true."""
+"""docs/checkin-rules.md names, for each rule, its error code and the test that proves it, and
+docs/security.md the test behind each defence: keep them true."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from server.config import ROOT
 from server.errors import ErrorCode
 
 RULES = ROOT / "docs" / "checkin-rules.md"
+SECURITY = ROOT / "docs" / "security.md"
 
 
-def test_every_test_the_rules_name_exists() -> None:
-    text = RULES.read_text(encoding="utf-8")
+@pytest.mark.parametrize("doc", [RULES, SECURITY], ids=lambda path: path.name)
+def test_every_test_the_docs_name_exists(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
     tests = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "tests").rglob("test_*.py"))
     files = {path.stem for path in (ROOT / "tests").rglob("test_*.py")}
     named = set(re.findall(r"\btest_[a-z0-9_]+", text))
