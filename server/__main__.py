@@ -286,6 +286,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune_attempts(_args: argparse.Namespace) -> int:
+    from server.services import attempts
+
+    settings = _settings()
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            pruned = attempts.prune(session, settings)
+    finally:
+        engine.dispose()
+    print(
+        f"Folded {pruned.rows:,} attempt-log lines ({pruned.attempts:,} attempts) older than "
+        f"{pruned.cutoff.astimezone(settings.tz):%d/%m/%Y %H:%M} into the daily summary."
+    )
+    return 0
+
+
 def _window_arguments(parser: argparse.ArgumentParser, output_example: str) -> None:
     parser.add_argument("--year", required=True, help="statistical year, e.g. 2025")
     parser.add_argument(
@@ -451,6 +469,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace a database that already holds data (it is lost)"
     )
     restore.set_defaults(func=cmd_restore)
+
+    commands.add_parser(
+        "prune-attempts",
+        help="fold old lines of the check-in attempt log into daily counts, for scheduled upkeep",
+        description="Fold every line of the check-in attempt log whose last attempt is older than "
+        "DIEMDANH_ATTEMPT_LOG_DAYS (default 90) into counts per event, day, channel, action and outcome, "
+        "and delete those lines. Check-ins and their counts are not touched. Safe to run at any time and "
+        "again: a second run finds nothing more to fold.",
+    ).set_defaults(func=cmd_prune_attempts)
     return parser
 
 
