@@ -233,13 +233,15 @@ def test_restore_refuses_files_that_are_not_its_backups(
     assert "there is no file" in capsys.readouterr().err
 
 
-def test_restore_refuses_a_backup_from_a_newer_version(
-    session: Session, settings: Settings, new_database: NewDatabase, tmp_path: Path
-) -> None:
-    session.connection().execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    session.commit()
+def test_restore_refuses_a_backup_from_a_newer_version(new_database: NewDatabase, tmp_path: Path) -> None:
+    newer = new_database("newer-app")  # its own database: the shared test database keeps its revision
+    migrate(newer)
+    engine = make_engine(newer)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
     file = tmp_path / "newer.backup"
-    backup.backup(settings, file)
+    backup.backup(newer, file)
     target = new_database("older-app")
     with pytest.raises(backup.BackupError, match=r"made by a newer version of Điểm danh \(schema 9999"):
         backup.restore(target, file)
