@@ -7,6 +7,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DIEMDANH_PORT=8000 \
     DIEMDANH_DATA_DIR=/data
 
+# pg_dump, pg_restore and psql for `diemdanh backup`/`restore` on PostgreSQL (Debian 12's client is 15: it
+# dumps servers up to 15; for a newer server, back up from a machine with that server's client).
+RUN apt-get update && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY server ./server

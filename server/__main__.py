@@ -1,5 +1,5 @@
-"""The `diemdanh` command (also `python -m server`): serve, migrate, demo, create-user, load-communes, and
-the scheduled exports report and export-checkins."""
+"""The `diemdanh` command (also `python -m server`): serve, migrate, demo, create-user, load-communes, the
+scheduled exports report and export-checkins, and the scheduled upkeep backup, restore and prune-attempts."""
 
 from __future__ import annotations
 
@@ -258,6 +258,52 @@ def cmd_export_checkins(args: argparse.Namespace) -> int:
     return _write_export(args, produce)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from server.services import backup
+
+    settings = _settings()
+    output = Path(args.output)
+    try:
+        backup.backup(settings, output)
+    except backup.BackupError as error:
+        print(f"diemdanh: backup failed: {error}", file=sys.stderr)
+        return 1
+    print(f"Wrote {output} ({output.stat().st_size:,} bytes).")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from server.services import backup
+
+    settings = _settings()
+    try:
+        restored = backup.restore(settings, Path(args.file), force=args.force)
+    except backup.BackupError as error:
+        print(f"diemdanh: restore refused: {error}", file=sys.stderr)
+        return 1
+    note = " and migrated up to this version's schema" if restored.migrated else ""
+    print(f"Restored {args.file} (schema {restored.revision}){note}.")
+    return 0
+
+
+def cmd_prune_attempts(_args: argparse.Namespace) -> int:
+    from server.services import attempts
+
+    settings = _settings()
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            pruned = attempts.prune(session, settings)
+    finally:
+        engine.dispose()
+    print(
+        f"Folded {pruned.rows:,} attempt-log lines ({pruned.attempts:,} attempts) older than "
+        f"{pruned.cutoff.astimezone(settings.tz):%d/%m/%Y %H:%M} into the daily summary."
+    )
+    return 0
+
+
 def _window_arguments(parser: argparse.ArgumentParser, output_example: str) -> None:
     parser.add_argument("--year", required=True, help="statistical year, e.g. 2025")
     parser.add_argument(
@@ -394,6 +440,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _window_arguments(checkins, "checkins.csv")
     checkins.set_defaults(func=cmd_export_checkins)
+
+    backup = commands.add_parser(
+        "backup",
+        help="write a consistent copy of the whole database to a file, while the app keeps running",
+        description="Write a consistent copy of the whole database at DIEMDANH_DATABASE_URL to a file, "
+        "while the app keeps running and taking check-ins: everything committed when the backup starts is "
+        "in it, nothing half-written. SQLite: one SQLite file (SQLite's backup API). PostgreSQL: a "
+        "pg_dump archive in its custom format (needs pg_dump of the server's major version or newer). "
+        "Restore it with `diemdanh restore`. Scheduling: docs/backup.md.",
+    )
+    backup.add_argument(
+        "--output", required=True, help="file to write, e.g. /var/backups/diemdanh/2026-12-03.backup"
+    )
+    backup.set_defaults(func=cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="bring a backup made by `diemdanh backup` back into the database (stop the app first)",
+        description="Replace everything in the database at DIEMDANH_DATABASE_URL with a backup made by "
+        "`diemdanh backup`, in one transaction: all of it or nothing. Stop the app first. The database "
+        "must be of the kind the backup came from (SQLite or PostgreSQL). A backup from a newer version "
+        "of the app is refused; one from an older version is migrated up after restoring. A database that "
+        "already holds data is refused unless --force is given.",
+    )
+    restore.add_argument("file", help="a file written by `diemdanh backup`")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that already holds data (it is lost)"
+    )
+    restore.set_defaults(func=cmd_restore)
+
+    commands.add_parser(
+        "prune-attempts",
+        help="fold old lines of the check-in attempt log into daily counts, for scheduled upkeep",
+        description="Fold every line of the check-in attempt log whose last attempt is older than "
+        "DIEMDANH_ATTEMPT_LOG_DAYS (default 90) into counts per event, day, channel, action and outcome, "
+        "and delete those lines. Check-ins and their counts are not touched. Safe to run at any time and "
+        "again: a second run finds nothing more to fold.",
+    ).set_defaults(func=cmd_prune_attempts)
     return parser
 
 

@@ -36,6 +36,7 @@ class Settings:
     session_hours: int = 12
     token_minutes: int = 15
     live_poll_seconds: float = 1.0
+    attempt_log_days: int = 90  # `diemdanh prune-attempts` folds older attempt-log lines into daily counts
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -61,6 +62,8 @@ class Settings:
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
+        if self.attempt_log_days < 1:
+            raise SettingsError("DIEMDANH_ATTEMPT_LOG_DAYS must be at least 1")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'diemdanh.sqlite3'}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -109,6 +112,7 @@ _FIELDS: dict[str, type] = {
     "session_hours": int,
     "token_minutes": int,
     "live_poll_seconds": float,
+    "attempt_log_days": int,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

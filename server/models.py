@@ -448,20 +448,46 @@ class Headcount(SQLModel, table=True):
 
 
 class CheckInAttempt(SQLModel, table=True):
-    """Every check-in or headcount attempt, accepted or refused, for audit and abuse tracking."""
+    """Every check-in or headcount attempt, accepted or refused, for audit and abuse tracking. The same
+    request sent again (same key, event, participant, channel, action and outcome: a replay, or the same
+    refusal) is counted on its first row (`repeats`, `last_at`) instead of stored again. Rows whose
+    `last_at` is older than DIEMDANH_ATTEMPT_LOG_DAYS are folded into CheckInAttemptSummary by
+    `diemdanh prune-attempts`."""
 
     __tablename__ = "check_in_attempt"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)  # the first time
     event_id: int | None = Field(default=None, index=True)
     participant_id: int | None = None
-    nonce: str | None = Field(default=None, max_length=64)
+    nonce: str | None = Field(default=None, max_length=64, index=True)
     channel: Channel = Field(sa_column=_enum(Channel))
     action: str = Field(default="check_in", max_length=16)  # check_in or headcount
     outcome: str = Field(max_length=32)
     check_in_id: int | None = None
     staff_id: int | None = None
+    repeats: int = 1  # how many times this attempt was made (1: once)
+    last_at: datetime = Field(default_factory=utcnow, index=True)  # the last time
+
+
+class CheckInAttemptSummary(SQLModel, table=True):
+    """What pruned attempt-log rows said, per event, local day (of their first attempt), channel, action
+    and outcome: `attempts` counts every repeat, `rows` the log lines folded in."""
+
+    __tablename__ = "check_in_attempt_summary"
+    __table_args__ = (
+        UniqueConstraint("event_key", "day", "channel", "action", "outcome", name="uq_attempt_summary"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int | None = None
+    event_key: int = 0  # event_id or 0: NULLs are never equal in a unique constraint
+    day: date
+    channel: Channel = Field(sa_column=_enum(Channel))
+    action: str = Field(max_length=16)
+    outcome: str = Field(max_length=32)
+    attempts: int = 0
+    rows: int = 0
 
 
 class KioskDevice(SQLModel, table=True):
