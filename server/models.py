@@ -286,8 +286,11 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=100)
     prefix: str = Field(max_length=12)
     token_hash: str = Field(max_length=64, unique=True)
+    # Read-only: refused on anything but GET and HEAD (auth.staff_from_api_token).
+    read_only: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
+    # Set by its owner, or for every token of an account whose password changes or that is deactivated.
     revoked_at: datetime | None = None
 
 

@@ -104,10 +104,12 @@ def create_token(
     session: SessionDep,
     templates: TemplatesDep,
     name: Annotated[str, Form(max_length=100)] = "",
+    access: Annotated[str, Form(max_length=10)] = "write",
 ) -> Response:
-    if not name.strip():
+    """A new token, read-only (`access=read`) or allowed to change data too (`access=write`)."""
+    if not name.strip() or access not in ("read", "write"):
         raise AppError(ErrorCode.invalid_input)
-    _record, plain = auth.create_api_token(session, staff, name)
+    _record, plain = auth.create_api_token(session, staff, name, read_only=access == "read")
     tokens = _tokens(session, staff)
     # Shown once, on this response only: only its hash is stored.
     return templates.render(
