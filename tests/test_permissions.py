@@ -280,3 +280,19 @@ def test_out_of_scope_organizer_is_refused_everywhere(
         checked += 1
     assert checked >= 15
     assert _snapshot(session) == before
+
+
+def test_every_staff_answer_is_never_stored_by_a_cache(
+    app: FastAPI, client: TestClient, session: Session, world: dict
+) -> None:  # type: ignore[type-arg]
+    """Every GET route an admin opens (pages, API, exports, posters) says `Cache-Control: no-store`."""
+    admin = make_staff(session, Role.admin)
+    login(client, admin)
+    checked = 0
+    for method, path in _routes(app):
+        if method != "GET" or (method, path) in PUBLIC:
+            continue
+        response = client.get(_fill(path, world["ids"]))
+        assert response.headers.get("cache-control") == "no-store", (path, response.status_code)
+        checked += 1
+    assert checked >= 30
