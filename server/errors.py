@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     pairing_code_invalid = "pairing_code_invalid"
     device_revoked = "device_revoked"
     token_read_only = "token_read_only"
+    login_throttled = "login_throttled"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -71,6 +72,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.pairing_code_invalid: 422,
     ErrorCode.device_revoked: 401,
     ErrorCode.token_read_only: 403,
+    ErrorCode.login_throttled: 429,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -122,6 +124,7 @@ MESSAGES: dict[ErrorCode, str] = {
         "This API token is read-only: it can read data but not change anything. "
         "Create a token with write access on your account page."
     ),
+    ErrorCode.login_throttled: N_("Too many failed logins. Please wait a few minutes and try again."),
 }
 
 

@@ -278,6 +278,18 @@ class StaffSession(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins counted under one key: an account at an address, an account, or an address
+    (services/login_throttle.py). Rows are forgotten a while after their last failure."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    last_failure_at: datetime = Field(index=True)
+    locked_until: datetime | None = None
+
+
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
 
