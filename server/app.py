@@ -24,6 +24,7 @@ from server.routes import (
     api,
     api_kiosk,
     api_people,
+    api_tokens,
     app_shell,
     checkin,
     clubs,
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         kiosks.router,
         api.router,
         api_people.router,
+        api_tokens.router,
         api_kiosk.router,
     ):
         app.include_router(router)

@@ -110,31 +110,39 @@ def end_session(session: Session, session_id: str, *, now: datetime | None = Non
         session.commit()
 
 
-def revoke_all_sessions(session: Session, staff_id: int, *, now: datetime | None = None) -> int:
-    """Close every open session of a staff member (password change, deactivation)."""
+def revoke_credentials(session: Session, staff_id: int, *, now: datetime | None = None) -> int:
+    """End every open session and every API token of a staff member (password change, deactivation), in
+    the caller's transaction. Tokens are revoked, not just ignored while the account is off, so turning
+    the account back on brings none of them back: whoever had one must be given a new one."""
     now = now or utcnow()
-    records = session.exec(
+    sessions = session.exec(
         select(StaffSession).where(StaffSession.staff_id == staff_id, col(StaffSession.revoked_at).is_(None))
     ).all()
-    for record in records:
+    tokens = session.exec(
+        select(ApiToken).where(ApiToken.staff_id == staff_id, col(ApiToken.revoked_at).is_(None))
+    ).all()
+    for record in [*sessions, *tokens]:
         record.revoked_at = now
         session.add(record)
-    session.commit()
-    return len(records)
+    return len(sessions) + len(tokens)
 
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(session: Session, staff: Staff, name: str) -> tuple[ApiToken, str]:
-    """A new bearer token; the plain value is returned once and only its hash is stored."""
+def create_api_token(
+    session: Session, staff: Staff, name: str, *, read_only: bool = False
+) -> tuple[ApiToken, str]:
+    """A new bearer token; the plain value is returned once and only its hash is stored. A read-only
+    token is refused on every request that is not GET or HEAD (`token_read_only`)."""
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken(
         staff_id=staff.id or 0,
         name=name.strip()[:100] or "API",
         prefix=plain[:10],
         token_hash=_token_hash(plain),
+        read_only=read_only,
     )
     session.add(record)
     session.commit()
@@ -151,13 +159,21 @@ def revoke_api_token(session: Session, staff: Staff, token_id: int) -> None:
     session.commit()
 
 
-def staff_from_api_token(session: Session, plain: str, *, now: datetime | None = None) -> Staff | None:
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def staff_from_api_token(
+    session: Session, plain: str, *, method: str = "GET", now: datetime | None = None
+) -> Staff | None:
+    """The staff member behind a live token; `token_read_only` for a read-only token on a write."""
     record = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_hash(plain))).first()
     if record is None or record.revoked_at is not None:
         return None
     staff = session.get(Staff, record.staff_id)
     if staff is None or not staff.active:
         return None
+    if record.read_only and method.upper() not in READ_METHODS:
+        raise AppError(ErrorCode.token_read_only)
     now = now or utcnow()
     # Written at most once a minute, so a busy API client does not turn every read into a write.
     if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):

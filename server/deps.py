@@ -42,7 +42,7 @@ def optional_staff(request: Request, session: SessionDep, settings: SettingsDep)
     staff: Staff | None = None
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        staff = auth.staff_from_api_token(session, header[7:].strip())
+        staff = auth.staff_from_api_token(session, header[7:].strip(), method=request.method)
         if staff is None:
             raise AppError(ErrorCode.login_required)
     elif token := request.cookies.get(auth.SESSION_COOKIE):
@@ -55,6 +55,14 @@ def optional_staff(request: Request, session: SessionDep, settings: SettingsDep)
                 request.state.renewed_session_token = found.renewed_token
     request.state.staff = staff
     return staff
+
+
+def staff_token_check(request: Request, session: SessionDep, settings: SettingsDep) -> None:
+    """On every API route, even one that needs no login: a staff API token in the request is checked, so a
+    revoked token is refused (401) and a read-only one is refused on any write (403 `token_read_only`)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer ") and header[7:].strip().startswith(auth.TOKEN_PREFIX):
+        optional_staff(request, session, settings)
 
 
 def current_staff(staff: Annotated[Staff | None, Depends(optional_staff)]) -> Staff:

@@ -39,6 +39,8 @@ class ErrorCode(StrEnum):
     headcount_below_zero = "headcount_below_zero"
     pairing_code_invalid = "pairing_code_invalid"
     device_revoked = "device_revoked"
+    token_read_only = "token_read_only"
+    login_throttled = "login_throttled"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -69,6 +71,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.headcount_below_zero: 409,
     ErrorCode.pairing_code_invalid: 422,
     ErrorCode.device_revoked: 401,
+    ErrorCode.token_read_only: 403,
+    ErrorCode.login_throttled: 429,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -116,6 +120,11 @@ MESSAGES: dict[ErrorCode, str] = {
         "This phone is no longer a kiosk: it was revoked or never paired. "
         "Ask a staff member to pair it again."
     ),
+    ErrorCode.token_read_only: N_(
+        "This API token is read-only: it can read data but not change anything. "
+        "Create a token with write access on your account page."
+    ),
+    ErrorCode.login_throttled: N_("Too many failed logins. Please wait a few minutes and try again."),
 }
 
 

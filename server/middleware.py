@@ -1,4 +1,10 @@
-"""One pure ASGI middleware (cheap on the check-in hot path): CSRF, security headers, cookie renewal."""
+"""One pure ASGI middleware (cheap on the check-in hot path): CSRF, security headers, cookie renewal.
+
+HSTS goes on every answer to a request that came over https: directly, or through a reverse proxy that
+uvicorn trusts (`--proxy-headers`, on by default, believes X-Forwarded-Proto from FORWARDED_ALLOW_IPS,
+127.0.0.1 unless set), which then sets the scope's scheme. Never over plain http (RFC 6797, section 7.2).
+Whatever a logged-in staff member is sent (pages, API answers, exports) gets `Cache-Control: no-store`,
+so that a shared computer's cache or a proxy keeps no copy of names and figures after they log out."""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", CSP.encode()),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000")
+NO_STORE = (b"cache-control", b"no-store")
 # A page that sets its own, narrower-purpose policy (the kiosk's, which lets WebAssembly compile) keeps it.
 _HEADERS_WITHOUT_CSP = _SECURITY_HEADERS[:-1]
 
@@ -60,13 +68,14 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        https = [HSTS] if scope.get("scheme") == "https" else []
         if scope["method"] in UNSAFE_METHODS and cross_origin(headers, self.allowed_origins):
             status, extra_headers, body = self.refuse(scope)
             await send(
                 {
                     "type": "http.response.start",
                     "status": status,
-                    "headers": [*extra_headers, *_SECURITY_HEADERS],
+                    "headers": [*extra_headers, *_SECURITY_HEADERS, *https],
                 }
             )
             await send({"type": "http.response.body", "body": body})
@@ -80,8 +89,13 @@ class SecurityMiddleware:
                 out = list(message.get("headers", []))
                 own_csp = any(name.lower() == b"content-security-policy" for name, _ in out)
                 out.extend(_HEADERS_WITHOUT_CSP if own_csp else _SECURITY_HEADERS)
+                out.extend(https)
                 if immutable and message.get("status") == 200:
                     out.append((b"cache-control", b"public, max-age=31536000, immutable"))
+                elif state.get("staff") is not None:
+                    # Set by deps.optional_staff once a route has looked the staff member up.
+                    out = [(name, value) for name, value in out if name.lower() != b"cache-control"]
+                    out.append(NO_STORE)
                 token = state.get("renewed_session_token")
                 if token:
                     out.append((b"set-cookie", session_cookie(token, self.settings).encode("latin-1")))

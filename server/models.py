@@ -278,6 +278,18 @@ class StaffSession(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins counted under one key: an account at an address, an account, or an address
+    (services/login_throttle.py). Rows are forgotten a while after their last failure."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    last_failure_at: datetime = Field(index=True)
+    locked_until: datetime | None = None
+
+
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
 
@@ -286,8 +298,11 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=100)
     prefix: str = Field(max_length=12)
     token_hash: str = Field(max_length=64, unique=True)
+    # Read-only: refused on anything but GET and HEAD (auth.staff_from_api_token).
+    read_only: bool = False
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
+    # Set by its owner, or for every token of an account whose password changes or that is deactivated.
     revoked_at: datetime | None = None
 
 

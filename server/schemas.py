@@ -278,3 +278,24 @@ class YearlyTotalsOut(BaseModel):
     people: int
     walk_ins: int = Field(description="of the visits, people counted at the door without checking in")
     breakdowns: list[BreakdownOut]
+
+
+class TokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="what the token is for")
+    read_only: bool = Field(default=False, description="refused (403 `token_read_only`) on anything but GET")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="the first characters of the token, to recognise it")
+    read_only: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None = Field(
+        description="set when revoked, when the password changed or when the account was deactivated"
+    )
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="the token itself: shown this once, only its hash is stored")

@@ -38,6 +38,7 @@ from server.routes import (
     api,
     api_kiosk,
     api_people,
+    api_tokens,
     app_shell,
     checkin,
     clubs,
@@ -99,6 +100,7 @@ ROUTERS = (
     api,
     api_kiosk,
     api_people,
+    api_tokens,
     checkin,
     clubs,
     desk,
@@ -141,6 +143,8 @@ ORGANIZER_OPEN = {
     ("GET", "/profile"),
     ("POST", "/profile/tokens"),
     ("POST", "/profile/password"),
+    ("GET", "/api/v1/tokens"),  # one's own tokens only (tests/test_tokens.py)
+    ("POST", "/api/v1/tokens"),
     ("GET", "/api/v1/events"),
     ("POST", "/api/v1/events"),
     ("GET", "/people"),
@@ -499,3 +503,19 @@ def test_every_page_escapes_what_people_typed(
         assert "<b>cửa</b>" not in response.text, path
         escaped += "&lt;script&gt;" in response.text
     assert escaped >= 15
+
+
+def test_every_staff_answer_is_never_stored_by_a_cache(
+    app: FastAPI, client: TestClient, session: Session, world: dict
+) -> None:  # type: ignore[type-arg]
+    """Every GET route an admin opens (pages, API, exports, posters) says `Cache-Control: no-store`."""
+    admin = make_staff(session, Role.admin)
+    login(client, admin)
+    checked = 0
+    for method, path in _routes(app):
+        if method != "GET" or (method, path) in PUBLIC:
+            continue
+        response = client.get(_fill(path, world["ids"]))
+        assert response.headers.get("cache-control") == "no-store", (path, response.status_code)
+        checked += 1
+    assert checked >= 30

@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from server.deps import CurrentStaff, LanguageDep, OfficeStaff, OptionalStaff, SessionDep, SettingsDep
+from server.deps import (
+    CurrentStaff,
+    LanguageDep,
+    OfficeStaff,
+    OptionalStaff,
+    SessionDep,
+    SettingsDep,
+    staff_token_check,
+)
 from server.errors import MESSAGES, AppError, ErrorCode
 from server.i18n import gettext
 from server.models import Channel, CheckIn, Event, Staff
@@ -39,7 +47,7 @@ from server.services.checkin import CheckInRequest, CheckInResult, Identity
 from server.services.headcounts import HeadcountRequest
 from server.services.identities import Profile
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)])
 PROBLEM = {"content": {"application/problem+json": {}}, "description": "Problem details with a `code`"}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: PROBLEM,
@@ -254,7 +262,7 @@ def public_check_in(
     return _check_in_out(result.check_in, result)
 
 
-@router.post("/checkins/batch", responses={401: PROBLEM, 422: PROBLEM})
+@router.post("/checkins/batch", responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM})
 def sync_batch(
     body: BatchIn, staff: OptionalStaff, session: SessionDep, settings: SettingsDep, language: LanguageDep
 ) -> BatchOut:

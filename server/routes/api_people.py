@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
 from server import codes
-from server.deps import CurrentStaff, SessionDep, SettingsDep
+from server.deps import CurrentStaff, SessionDep, SettingsDep, staff_token_check
 from server.errors import AppError, ErrorCode
 from server.models import Credential, Participant, Venue
 from server.routes.api import ERRORS, profile_of
 from server.schemas import CardIn, CardOut, NewParticipantIn, ParticipantOut
 from server.services import identities
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)])
 
 
 def _card_out(card: Credential) -> CardOut:

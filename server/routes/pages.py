@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -15,6 +16,7 @@ from server.errors import N_, AppError, ErrorCode, FormError
 from server.i18n import LANG_COOKIE, LANGUAGES
 from server.middleware import session_cookie
 from server.models import ApiToken, Staff
+from server.services import login_throttle
 from server.services import staff as staff_service
 
 router = APIRouter(include_in_schema=False)
@@ -62,10 +64,18 @@ def login(
     password: Annotated[str, Form(max_length=256)] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    """Log in; after too many failures (services/login_throttle.py) a 429 page says how long to wait, with
+    Retry-After, and keeps the username typed."""
+    host = request.client.host if request.client else None
     try:
-        staff = auth.authenticate(session, username, password)
+        staff = login_throttle.log_in(session, username, password, host)
     except AppError as error:
-        context = {"next": _local_path(next), "username": username, "error": error.code}
+        context: dict[str, object] = {"next": _local_path(next), "username": username, "error": error.code}
+        if error.code == ErrorCode.login_throttled:
+            seconds = int(error.extra["retry_after"])
+            context["minutes"] = max(1, math.ceil(seconds / 60))
+            headers = {"Retry-After": str(seconds)}
+            return templates.render(request, "auth/login.html", context, status_code=429, headers=headers)
         return templates.render(request, "auth/login.html", context, status_code=401)
     token = auth.start_session(session, staff, settings)
     response = RedirectResponse(_local_path(next, "/events"), status_code=303)
@@ -104,10 +114,12 @@ def create_token(
     session: SessionDep,
     templates: TemplatesDep,
     name: Annotated[str, Form(max_length=100)] = "",
+    access: Annotated[str, Form(max_length=10)] = "write",
 ) -> Response:
-    if not name.strip():
+    """A new token, read-only (`access=read`) or allowed to change data too (`access=write`)."""
+    if not name.strip() or access not in ("read", "write"):
         raise AppError(ErrorCode.invalid_input)
-    _record, plain = auth.create_api_token(session, staff, name)
+    _record, plain = auth.create_api_token(session, staff, name, read_only=access == "read")
     tokens = _tokens(session, staff)
     # Shown once, on this response only: only its hash is stored.
     return templates.render(

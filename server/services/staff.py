@@ -1,4 +1,5 @@
-"""Staff accounts: create, (de)activate, set a password, list; locking someone out ends their sessions."""
+"""Staff accounts: create, (de)activate, set a password, list; locking someone out ends their sessions
+and revokes their API tokens."""
 
 from __future__ import annotations
 
@@ -102,27 +103,29 @@ def _get(session: Session, staff_id: int) -> Staff:
 def set_active(
     session: Session, staff_id: int, active: bool, *, by: Staff | None = None, now: datetime | None = None
 ) -> Staff:
-    """Turn an account on or off; turning it off ends its open sessions. Nobody can turn themselves off."""
+    """Turn an account on or off; turning it off ends its open sessions and revokes its API tokens for good
+    (turning it back on brings none back). Nobody can turn themselves off."""
     staff = _get(session, staff_id)
     if not active and by is not None and by.id == staff.id:
         raise FormError({"active": N_("You cannot deactivate your own account.")})
     staff.active = active
     session.add(staff)
-    session.commit()
     if not active:
-        auth.revoke_all_sessions(session, staff_id, now=now)
+        auth.revoke_credentials(session, staff_id, now=now)
+    session.commit()
     return staff
 
 
 def set_password(session: Session, staff_id: int, password: str, *, now: datetime | None = None) -> Staff:
-    """A new password; every open session of the account ends, so whoever knew the old one is out."""
+    """A new password; every open session and API token of the account ends, so whoever knew the old
+    password (or took a token while they could) is out."""
     staff = _get(session, staff_id)
     if problem := _password_error(password):
         raise FormError({"password": problem})
     staff.password_hash = auth.hash_password(password)
     session.add(staff)
+    auth.revoke_credentials(session, staff_id, now=now)
     session.commit()
-    auth.revoke_all_sessions(session, staff_id, now=now)
     return staff
 
 
