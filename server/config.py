@@ -36,6 +36,7 @@ class Settings:
     session_hours: int = 12
     token_minutes: int = 15
     live_poll_seconds: float = 1.0
+    max_body_kb: int = 4096  # the largest request body; uploads (CSV, XLSX) are at most 2 MB
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -58,6 +59,8 @@ class Settings:
             object.__setattr__(self, "base_url", f"http://{host}:{self.port}")
         if not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("DIEMDANH_BASE_URL must start with http:// or https://")
+        if self.max_body_kb < 1:
+            raise SettingsError("DIEMDANH_MAX_BODY_KB must be at least 1")
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
@@ -109,6 +112,7 @@ _FIELDS: dict[str, type] = {
     "session_hours": int,
     "token_minutes": int,
     "live_poll_seconds": float,
+    "max_body_kb": int,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import exc as sa
+
 
 def N_(message: str) -> str:
     """Mark a string for extraction; it is translated where it is shown."""
@@ -39,6 +41,12 @@ class ErrorCode(StrEnum):
     headcount_below_zero = "headcount_below_zero"
     pairing_code_invalid = "pairing_code_invalid"
     device_revoked = "device_revoked"
+    invalid_characters = "invalid_characters"
+    unknown_reference = "unknown_reference"
+    out_of_range = "out_of_range"
+    method_not_allowed = "method_not_allowed"
+    payload_too_large = "payload_too_large"
+    unsupported_media_type = "unsupported_media_type"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -69,6 +77,12 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.headcount_below_zero: 409,
     ErrorCode.pairing_code_invalid: 422,
     ErrorCode.device_revoked: 401,
+    ErrorCode.invalid_characters: 422,
+    ErrorCode.unknown_reference: 422,
+    ErrorCode.out_of_range: 422,
+    ErrorCode.method_not_allowed: 405,
+    ErrorCode.payload_too_large: 413,
+    ErrorCode.unsupported_media_type: 415,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -116,6 +130,18 @@ MESSAGES: dict[ErrorCode, str] = {
         "This phone is no longer a kiosk: it was revoked or never paired. "
         "Ask a staff member to pair it again."
     ),
+    ErrorCode.invalid_characters: N_(
+        "The text holds invisible control characters (such as a NUL byte). Please type it again."
+    ),
+    ErrorCode.unknown_reference: N_(
+        "Something this refers to does not exist (a unit, venue or person). Please choose it again."
+    ),
+    ErrorCode.out_of_range: N_("A number or date is outside the range this app accepts."),
+    ErrorCode.method_not_allowed: N_("This address does not accept this kind of request."),
+    ErrorCode.payload_too_large: N_("What was sent is too large. Please send a smaller file."),
+    ErrorCode.unsupported_media_type: N_(
+        "This address does not accept data in this format. The API takes JSON; pages take forms."
+    ),
 }
 
 
@@ -138,3 +164,24 @@ class FormError(AppError):
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__(ErrorCode.invalid_input, fields=fields)
         self.fields = fields
+
+
+def database_refusal(exc: Exception) -> AppError | None:
+    """The coded refusal for an error the database raised that no service handled, or None for a bug.
+
+    Unknown foreign keys and unique clashes are the caller's input (422, 409); a number or text the
+    database cannot hold (an id past 32 bits, a NUL byte on PostgreSQL) is out of range.
+    """
+    if isinstance(exc, sa.IntegrityError):
+        text = str(exc.orig).lower()
+        if "foreign key" in text:
+            return AppError(ErrorCode.unknown_reference)
+        if "unique" in text or "duplicate key" in text:
+            return AppError(ErrorCode.conflict)
+        return None
+    if isinstance(exc, sa.DataError):
+        return AppError(ErrorCode.out_of_range)
+    if isinstance(exc, OverflowError) and "sqlite" in str(exc).lower():
+        # pysqlite's own check, before any SQL runs: "Python int too large to convert to SQLite INTEGER".
+        return AppError(ErrorCode.out_of_range)
+    return None

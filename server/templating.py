@@ -22,7 +22,7 @@ from server import codes, labels
 from server.config import ROOT, Settings
 from server.errors import MESSAGES
 from server.i18n import LANGUAGES, pick_language, translations
-from server.models import Meta
+from server.models import Meta, in_zone
 from server.services.checkin import new_nonce
 from server.services.identities import CONSENT_VERSION
 
@@ -54,7 +54,7 @@ class Templates:
         locale = "vi_VN" if language == "vi" else "en_GB"
 
         def local(value: datetime) -> datetime:
-            return value.astimezone(tz)
+            return in_zone(value, tz)
 
         def day(value: datetime | date) -> str:
             if isinstance(value, datetime):
