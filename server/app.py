@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.types import Scope
 
 from server.config import ROOT, Settings
 from server.db import make_engine
-from server.errors import MESSAGES, STATUS, AppError, ErrorCode, database_refusal
+from server.errors import MESSAGES, RETRY_AFTER_SECONDS, STATUS, AppError, ErrorCode, database_refusal
 from server.guards import InputGuardMiddleware
 from server.i18n import gettext, pick_language
 from server.middleware import SecurityMiddleware, problem_body
@@ -133,11 +134,16 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(sa_exc.IntegrityError)
     @app.exception_handler(sa_exc.DataError)
     @app.exception_handler(OverflowError)
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sqlite3.OperationalError)
     async def database_error(request: Request, exc: Exception) -> Response:
         refusal = database_refusal(exc)
         if refusal is None:
             raise exc
-        return error_response(request, templates, refusal.code, refusal.status, None, {})
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if refusal.status == 503 else None
+        return error_response(request, templates, refusal.code, refusal.status, None, {}, headers=headers)
 
     return app
 

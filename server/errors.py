@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +48,7 @@ class ErrorCode(StrEnum):
     method_not_allowed = "method_not_allowed"
     payload_too_large = "payload_too_large"
     unsupported_media_type = "unsupported_media_type"
+    database_busy = "database_busy"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -83,6 +85,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.method_not_allowed: 405,
     ErrorCode.payload_too_large: 413,
     ErrorCode.unsupported_media_type: 415,
+    ErrorCode.database_busy: 503,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -142,6 +145,9 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.unsupported_media_type: N_(
         "This address does not accept data in this format. The API takes JSON; pages take forms."
     ),
+    ErrorCode.database_busy: N_(
+        "The database is busy or cannot be reached. Nothing was saved. Please try again in a moment."
+    ),
 }
 
 
@@ -166,11 +172,15 @@ class FormError(AppError):
         self.fields = fields
 
 
+RETRY_AFTER_SECONDS = 10  # what a 503 asks clients to wait: a lock or a database restart is short
+
+
 def database_refusal(exc: Exception) -> AppError | None:
     """The coded refusal for an error the database raised that no service handled, or None for a bug.
 
     Unknown foreign keys and unique clashes are the caller's input (422, 409); a number or text the
-    database cannot hold (an id past 32 bits, a NUL byte on PostgreSQL) is out of range.
+    database cannot hold (an id past 32 bits, a NUL byte on PostgreSQL) is out of range; a lock held
+    past the busy timeout or a server that cannot be reached is a 503 the client may retry.
     """
     if isinstance(exc, sa.IntegrityError):
         text = str(exc.orig).lower()
@@ -184,4 +194,9 @@ def database_refusal(exc: Exception) -> AppError | None:
     if isinstance(exc, OverflowError) and "sqlite" in str(exc).lower():
         # pysqlite's own check, before any SQL runs: "Python int too large to convert to SQLite INTEGER".
         return AppError(ErrorCode.out_of_range)
+    if isinstance(exc, sa.OperationalError | sa.TimeoutError | sqlite3.OperationalError) or (
+        isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+    ):
+        # sqlite3's own error comes from db.begin_write's BEGIN IMMEDIATE, run on the raw connection.
+        return AppError(ErrorCode.database_busy)
     return None
