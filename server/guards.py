@@ -58,6 +58,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
@@ -99,6 +107,9 @@ class InputGuardMiddleware:
             body = await self._read(receive)
             if body is None:
                 await self._answer(scope, send, ErrorCode.payload_too_large, 413)
+                return
+            if as_json and not _utf8(body):  # FastAPI would answer a bare 400
+                await self._answer(scope, send, ErrorCode.invalid_input, 422)
                 return
             if self._text_has_control(body, as_json=as_json):
                 await self._answer(scope, send, ErrorCode.invalid_characters, 422)

@@ -71,6 +71,38 @@ class Patch(BaseModel):
         return data
 
 
+class Problem(BaseModel):
+    """RFC 9457 problem details: every refusal of the API, with a stable `code` to branch on."""
+
+    type: str = Field(description="urn:diemdanh:problem:<code>")
+    title: str = Field(description="what went wrong, in the caller's language")
+    status: int
+    code: str = Field(description="the error code (errors.ErrorCode)")
+    detail: str | None = None
+    fields: dict[str, str] | None = Field(default=None, description="form field -> message")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="what failed validation")
+    checked_in_at: datetime | None = Field(default=None, description="the earlier check-in (409)")
+
+
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": Problem.model_json_schema()}}
+# Every refusal any API operation can answer, declared once per router (APIRouter(responses=...)): the
+# middlewares answer 413, 415 and 422 before any route runs, and a busy or unreachable database 503.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": _PROBLEM_CONTENT}
+    for status, description in {
+        401: "No login, or a token or kiosk that is not valid",
+        403: "Not allowed, or outside your scope; a check-in code not open yet",
+        404: "No such thing, or a code that names none",
+        409: "Conflicts with what is stored (already checked in, a key reused)",
+        410: "Gone: check-in closed, event cancelled, card revoked",
+        413: "The body is larger than DIEMDANH_MAX_BODY_KB",
+        415: "The body is not JSON",
+        422: "The input is not valid (out of range, control characters, null in a patch...)",
+        503: "The database is busy or unreachable; try again after Retry-After seconds",
+    }.items()
+}
+
+
 class EventIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     type: EventType
