@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from server.auth import create_api_token
 from server.config import Settings
+from server.errors import ErrorCode, database_refusal
 from server.models import Event, Participant, Role, Venue
 from server.services import scans
 from tests.factories import count_rows, login, make_event, make_staff, make_tree, make_venue
@@ -145,9 +147,6 @@ def test_an_unknown_foreign_key_no_service_checks_is_a_422_problem(
 ) -> None:
     """The last line of defence: the database's own foreign key refusal becomes unknown_reference."""
     # A real IntegrityError from the database: a venue naming a unit that does not exist.
-    from sqlalchemy.exc import IntegrityError
-
-    from server.errors import ErrorCode, database_refusal
 
     session.add(Venue(name="Không có xã", type=world["venue"].type, unit_id=10**6))
     with pytest.raises(IntegrityError) as raised:
