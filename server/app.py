@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,13 +12,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import Match
 from starlette.types import Scope
 
 from server.config import ROOT, Settings
 from server.db import make_engine
-from server.errors import MESSAGES, STATUS, AppError, ErrorCode
+from server.errors import MESSAGES, RETRY_AFTER_SECONDS, STATUS, AppError, ErrorCode, database_refusal
+from server.guards import InputGuardMiddleware
 from server.i18n import gettext, pick_language
 from server.middleware import SecurityMiddleware, problem_body
 from server.routes import (
@@ -95,17 +99,21 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 
-    def refuse_csrf(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    def refuse(scope: Scope, code: ErrorCode, status: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """A refusal made by a middleware, before any route runs: a problem document or a page."""
         request = Request(scope)
-        code = ErrorCode.csrf_failed
         if _wants_json(request):
             title = gettext(pick_language(request), MESSAGES[code])
-            return 403, [(b"content-type", PROBLEM_JSON.encode())], problem_body(403, code, title)
+            return status, [(b"content-type", PROBLEM_JSON.encode())], problem_body(status, code, title)
         page = templates.render(
-            request, "errors/error.html", {"code": code, "message": MESSAGES[code]}, status_code=403
+            request, "errors/error.html", {"code": code, "message": MESSAGES[code]}, status_code=status
         )
-        return 403, [(b"content-type", b"text/html; charset=utf-8")], bytes(page.body)
+        return status, [(b"content-type", b"text/html; charset=utf-8")], bytes(page.body)
 
+    def refuse_csrf(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        return refuse(scope, ErrorCode.csrf_failed, 403)
+
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_kb * 1024, refuse=refuse)
     app.add_middleware(SecurityMiddleware, settings=settings, refuse=refuse_csrf)
     # Pages and files travel compressed: on weak 3G in the mountains bytes are what the resident waits for.
     app.add_middleware(GZipMiddleware, minimum_size=500)
@@ -121,12 +129,44 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = ErrorCode.not_found if exc.status_code == 404 else ErrorCode.invalid_input
-        if exc.status_code == 405:
-            return error_response(request, templates, ErrorCode.invalid_input, 405, None, {})
-        return error_response(request, templates, code, exc.status_code, None, {})
+        code = HTTP_CODES.get(exc.status_code, ErrorCode.invalid_input)
+        headers = {"Allow": allowed_methods(app, request.scope)} if exc.status_code == 405 else None
+        return error_response(request, templates, code, exc.status_code, None, {}, headers=headers)
+
+    @app.exception_handler(sa_exc.IntegrityError)
+    @app.exception_handler(sa_exc.DataError)
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def database_error(request: Request, exc: Exception) -> Response:
+        refusal = database_refusal(exc)
+        if refusal is None:
+            raise exc
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if refusal.status == 503 else None
+        return error_response(request, templates, refusal.code, refusal.status, None, {}, headers=headers)
 
     return app
+
+
+HTTP_CODES = {
+    404: ErrorCode.not_found,
+    405: ErrorCode.method_not_allowed,
+    413: ErrorCode.payload_too_large,
+    415: ErrorCode.unsupported_media_type,
+}
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method some route serves at this path: Starlette's own 405 names only the first route's
+    (GET for /events, which a POST serves too)."""
+    served = [
+        method
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)
+    ]
+    return ", ".join(served)
 
 
 def _wants_json(request: Request) -> bool:
@@ -140,6 +180,8 @@ def error_response(
     status: int,
     detail: str | None,
     extra: dict[str, Any],
+    *,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     """A coded refusal as a problem document (API) or a page in the visitor's language."""
     language = pick_language(request)
@@ -150,13 +192,16 @@ def error_response(
         if "checked_in_at" in public:
             public["checked_in_at"] = public["checked_in_at"].isoformat()
         body = problem_body(status, code, gettext(language, MESSAGES[code]), detail, **public)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 401:
+            headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     if code == ErrorCode.login_required:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     context = {"code": code, "message": MESSAGES[code], "detail": detail, **extra}
-    return templates.render(request, "errors/error.html", context, status_code=status or STATUS[code])
+    return templates.render(
+        request, "errors/error.html", context, status_code=status or STATUS[code], headers=headers
+    )
 
 
 def app_from_env() -> FastAPI:

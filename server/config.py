@@ -37,6 +37,8 @@ class Settings:
     token_minutes: int = 15
     live_poll_seconds: float = 1.0
     attempt_log_days: int = 90  # `diemdanh prune-attempts` folds older attempt-log lines into daily counts
+    max_body_kb: int = 4096  # the largest request body; uploads (CSV, XLSX) are at most 2 MB
+    db_timeout_seconds: float = 30.0  # wait for a lock or a connection this long, then answer 503
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -59,6 +61,10 @@ class Settings:
             object.__setattr__(self, "base_url", f"http://{host}:{self.port}")
         if not self.base_url.startswith(("http://", "https://")):
             raise SettingsError("DIEMDANH_BASE_URL must start with http:// or https://")
+        if not 0 < self.db_timeout_seconds <= 600:
+            raise SettingsError("DIEMDANH_DB_TIMEOUT_SECONDS must be more than 0 and at most 600")
+        if self.max_body_kb < 1:
+            raise SettingsError("DIEMDANH_MAX_BODY_KB must be at least 1")
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
@@ -113,6 +119,8 @@ _FIELDS: dict[str, type] = {
     "token_minutes": int,
     "live_poll_seconds": float,
     "attempt_log_days": int,
+    "max_body_kb": int,
+    "db_timeout_seconds": float,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

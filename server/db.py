@@ -35,24 +35,44 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         db_path = url.split(":///", 1)[1] if ":///" in url else ""
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
+        timeout = settings.db_timeout_seconds
+        sqlite_args = {"check_same_thread": False, "timeout": timeout}
+        engine = create_engine(url, connect_args=sqlite_args, **pool)
         # pysqlite's own transaction handling is kept on purpose: reads run outside transactions and BEGIN
         # comes just before the first write, so a write waits for the lock (busy_timeout) instead of
         # failing at once because an older read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT).
-        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        sa_event.listen(engine, "connect", _sqlite_pragmas(int(timeout * 1000)))
         return engine
+    # A server that does not answer, or a lock held past the timeout, fails the request (the app answers
+    # 503 with Retry-After) instead of holding it forever; pool_pre_ping drops connections a restart
+    # killed, so the app recovers by itself once the server is back.
+    seconds = max(1, round(settings.db_timeout_seconds))
+    connect_args: dict[str, Any] = {
+        "connect_timeout": seconds,
+        "options": f"-c lock_timeout={int(settings.db_timeout_seconds * 1000)}",
+    }
     if not pooled:
-        return create_engine(url, **pool)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, connect_args=connect_args, **pool)
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_timeout=seconds,
+    )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    return set_pragmas
 
 
 def begin_write(session: Session) -> None:

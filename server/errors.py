@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from enum import StrEnum
 from typing import Any
+
+from sqlalchemy import exc as sa
 
 
 def N_(message: str) -> str:
@@ -41,6 +44,13 @@ class ErrorCode(StrEnum):
     device_revoked = "device_revoked"
     token_read_only = "token_read_only"
     login_throttled = "login_throttled"
+    invalid_characters = "invalid_characters"
+    unknown_reference = "unknown_reference"
+    out_of_range = "out_of_range"
+    method_not_allowed = "method_not_allowed"
+    payload_too_large = "payload_too_large"
+    unsupported_media_type = "unsupported_media_type"
+    database_busy = "database_busy"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -73,6 +83,13 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.device_revoked: 401,
     ErrorCode.token_read_only: 403,
     ErrorCode.login_throttled: 429,
+    ErrorCode.invalid_characters: 422,
+    ErrorCode.unknown_reference: 422,
+    ErrorCode.out_of_range: 422,
+    ErrorCode.method_not_allowed: 405,
+    ErrorCode.payload_too_large: 413,
+    ErrorCode.unsupported_media_type: 415,
+    ErrorCode.database_busy: 503,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -125,6 +142,21 @@ MESSAGES: dict[ErrorCode, str] = {
         "Create a token with write access on your account page."
     ),
     ErrorCode.login_throttled: N_("Too many failed logins. Please wait a few minutes and try again."),
+    ErrorCode.invalid_characters: N_(
+        "The text holds invisible control characters (such as a NUL byte). Please type it again."
+    ),
+    ErrorCode.unknown_reference: N_(
+        "Something this refers to does not exist (a unit, venue or person). Please choose it again."
+    ),
+    ErrorCode.out_of_range: N_("A number or date is outside the range this app accepts."),
+    ErrorCode.method_not_allowed: N_("This address does not accept this kind of request."),
+    ErrorCode.payload_too_large: N_("What was sent is too large. Please send a smaller file."),
+    ErrorCode.unsupported_media_type: N_(
+        "This address does not accept data in this format. The API takes JSON; pages take forms."
+    ),
+    ErrorCode.database_busy: N_(
+        "The database is busy or cannot be reached. Nothing was saved. Please try again in a moment."
+    ),
 }
 
 
@@ -147,3 +179,33 @@ class FormError(AppError):
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__(ErrorCode.invalid_input, fields=fields)
         self.fields = fields
+
+
+RETRY_AFTER_SECONDS = 10  # what a 503 asks clients to wait: a lock or a database restart is short
+
+
+def database_refusal(exc: Exception) -> AppError | None:
+    """The coded refusal for an error the database raised that no service handled, or None for a bug.
+
+    Unknown foreign keys and unique clashes are the caller's input (422, 409); a number or text the
+    database cannot hold (an id past 32 bits, a NUL byte on PostgreSQL) is out of range; a lock held
+    past the busy timeout or a server that cannot be reached is a 503 the client may retry.
+    """
+    if isinstance(exc, sa.IntegrityError):
+        text = str(exc.orig).lower()
+        if "foreign key" in text:
+            return AppError(ErrorCode.unknown_reference)
+        if "unique" in text or "duplicate key" in text:
+            return AppError(ErrorCode.conflict)
+        return None
+    if isinstance(exc, sa.DataError):
+        return AppError(ErrorCode.out_of_range)
+    if isinstance(exc, OverflowError) and "sqlite" in str(exc).lower():
+        # pysqlite's own check, before any SQL runs: "Python int too large to convert to SQLite INTEGER".
+        return AppError(ErrorCode.out_of_range)
+    if isinstance(exc, sa.OperationalError | sa.TimeoutError | sqlite3.OperationalError) or (
+        isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+    ):
+        # sqlite3's own error comes from db.begin_write's BEGIN IMMEDIATE, run on the raw connection.
+        return AppError(ErrorCode.database_busy)
+    return None

@@ -6,7 +6,7 @@ pages convert to the configured time zone at the edge.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
 from sqlalchemy import Column, Index, UniqueConstraint
@@ -17,6 +17,33 @@ from sqlmodel import Field, SQLModel
 def utcnow() -> datetime:
     """Now, aware, in UTC."""
     return datetime.now(UTC)
+
+
+# The years a date typed into the app may lie in (events, scan times): wider than any real programme,
+# narrow enough that shifting by a time zone or a check-in margin never leaves what Python can hold.
+FIRST_YEAR = 2000
+LAST_YEAR = 2100
+
+
+def in_year_range(value: date) -> bool:
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def in_zone(value: datetime, tz: tzinfo) -> datetime:
+    """`value` in the zone `tz`; a stored time at the very edge of the calendar (a row from before the
+    year range was checked) stays in UTC rather than overflowing."""
+    try:
+        return value.astimezone(tz)
+    except OverflowError:
+        return value
+
+
+def shifted(value: datetime, delta: timedelta) -> datetime:
+    """`value + delta`, stopping at the calendar's first or last moment instead of overflowing."""
+    try:
+        return value + delta
+    except OverflowError:
+        return (datetime.max if delta > timedelta(0) else datetime.min).replace(tzinfo=value.tzinfo)
 
 
 class UnitKind(StrEnum):

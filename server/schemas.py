@@ -3,19 +3,112 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    model_validator,
+)
 
-from server.models import AgeBand, Campaign, Channel, CheckInMode, EventStatus, EventType, Gender
+from server.models import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    AgeBand,
+    Campaign,
+    Channel,
+    CheckInMode,
+    EventStatus,
+    EventType,
+    Gender,
+    in_year_range,
+)
+
+
+def _in_years(value: datetime) -> datetime:
+    if not in_year_range(value):
+        raise ValueError(f"the year must lie between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+# Every time the API takes: with its offset, and within the app's years (a date in 9999 or 0001 would
+# overflow once shifted to local time or by the check-in margin).
+Moment = Annotated[AwareDatetime, AfterValidator(_in_years)]
+
+
+def _drop_null(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The JSON schema of a patch: a field may be left out, never sent as null (but its `nullable`)."""
+    for name, prop in schema.get("properties", {}).items():
+        if name in getattr(model, "nullable", ()):
+            continue
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:
+            prop.update(options[0])
+        elif options:
+            prop["anyOf"] = options
+        prop.pop("default", None)
+
+
+class Patch(BaseModel):
+    """A partial update: only the fields given are changed; a field given is null only if `nullable`."""
+
+    model_config = ConfigDict(json_schema_extra=_drop_null)
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(
+                k for k, v in data.items() if v is None and k in cls.model_fields and k not in cls.nullable
+            )
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} may be left out but not be null")
+        return data
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every refusal of the API, with a stable `code` to branch on."""
+
+    type: str = Field(description="urn:diemdanh:problem:<code>")
+    title: str = Field(description="what went wrong, in the caller's language")
+    status: int
+    code: str = Field(description="the error code (errors.ErrorCode)")
+    detail: str | None = None
+    fields: dict[str, str] | None = Field(default=None, description="form field -> message")
+    errors: list[dict[str, Any]] | None = Field(default=None, description="what failed validation")
+    checked_in_at: datetime | None = Field(default=None, description="the earlier check-in (409)")
+
+
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": Problem.model_json_schema()}}
+# Every refusal any API operation can answer, declared once per router (APIRouter(responses=...)): the
+# middlewares answer 413, 415 and 422 before any route runs, and a busy or unreachable database 503.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": _PROBLEM_CONTENT}
+    for status, description in {
+        401: "No login, or a token or kiosk that is not valid",
+        403: "Not allowed, or outside your scope; a check-in code not open yet",
+        404: "No such thing, or a code that names none",
+        409: "Conflicts with what is stored (already checked in, a key reused)",
+        410: "Gone: check-in closed, event cancelled, card revoked",
+        413: "The body is larger than DIEMDANH_MAX_BODY_KB",
+        415: "The body is not JSON",
+        422: "The input is not valid (out of range, control characters, null in a patch...)",
+        503: "The database is busy or unreachable; try again after Retry-After seconds",
+    }.items()
+}
 
 
 class EventIn(BaseModel):
     title: str = Field(min_length=1, max_length=200)
     type: EventType
     venue_id: int
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Moment
+    ends_at: Moment
     campaign: Campaign = Campaign.none
     expected_audience: int | None = Field(default=None, ge=0, le=1_000_000)
     description: str = Field(default="", max_length=2000)
@@ -24,14 +117,16 @@ class EventIn(BaseModel):
     )
 
 
-class EventPatch(BaseModel):
-    """Only the fields given are changed."""
+class EventPatch(Patch):
+    """Only the fields given are changed; only expected_audience may be null (not known)."""
+
+    nullable = frozenset({"expected_audience"})
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     type: EventType | None = None
     venue_id: int | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Moment | None = None
+    ends_at: Moment | None = None
     campaign: Campaign | None = None
     expected_audience: int | None = Field(default=None, ge=0, le=1_000_000)
     description: str | None = Field(default=None, max_length=2000)
@@ -88,7 +183,7 @@ class StaffCheckInIn(BaseModel):
     participant_id: int | None = Field(default=None, ge=1, description="a participant found by name")
     device_token: str | None = Field(default=None, max_length=64)
     profile: ProfileIn | None = Field(default=None, description="a new participant without phone or card")
-    checked_in_at: AwareDatetime | None = CLAIMED
+    checked_in_at: Moment | None = CLAIMED
 
 
 class PublicCheckInIn(BaseModel):
@@ -101,7 +196,7 @@ class PublicCheckInIn(BaseModel):
     rotation: str | None = Field(
         default=None, max_length=16, description="the `t` of a rotating screen code's link"
     )
-    checked_in_at: AwareDatetime | None = CLAIMED
+    checked_in_at: Moment | None = CLAIMED
 
 
 class HeadcountIn(BaseModel):
@@ -111,7 +206,7 @@ class HeadcountIn(BaseModel):
     delta: int = Field(ge=-500, le=500, description="+n or -n, not 0")
     age_band: AgeBand | None = None
     gender: Gender | None = None
-    counted_at: AwareDatetime | None = CLAIMED
+    counted_at: Moment | None = CLAIMED
 
 
 class HeadcountOut(BaseModel):
@@ -134,7 +229,7 @@ class BatchItemIn(BaseModel):
     key: str = KEY
     event_id: int | None = Field(default=None, ge=1)
     code: str | None = Field(default=None, min_length=9, max_length=32)
-    claimed_at: AwareDatetime | None = CLAIMED
+    claimed_at: Moment | None = CLAIMED
     device_token: str | None = Field(default=None, max_length=64)
     card: str | None = Field(default=None, max_length=40)
     participant_id: int | None = Field(default=None, ge=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from datetime import date, datetime
 from enum import StrEnum
@@ -14,6 +15,7 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -22,7 +24,7 @@ from server import codes, labels
 from server.config import ROOT, Settings
 from server.errors import MESSAGES
 from server.i18n import LANGUAGES, pick_language, translations
-from server.models import Meta
+from server.models import Meta, in_zone
 from server.services.checkin import new_nonce
 from server.services.identities import CONSENT_VERSION
 
@@ -54,7 +56,7 @@ class Templates:
         locale = "vi_VN" if language == "vi" else "en_GB"
 
         def local(value: datetime) -> datetime:
-            return value.astimezone(tz)
+            return in_zone(value, tz)
 
         def day(value: datetime | date) -> str:
             if isinstance(value, datetime):
@@ -139,8 +141,13 @@ class Templates:
         checked_at, value = self._demo
         if self.engine is None or time.monotonic() - checked_at < 30:
             return value
-        with Session(self.engine) as session:
-            row = session.get(Meta, "demo")
+        try:
+            with Session(self.engine) as session:
+                row = session.get(Meta, "demo")
+        except (OperationalError, sqlite3.OperationalError):
+            # The database is busy or down: the page (often the 503 page saying so) shows without the
+            # banner rather than failing too; the flag is read again on the next page.
+            return value
         value = row is not None and row.value == "1"
         self._demo = (time.monotonic(), value)
         return value

@@ -22,6 +22,7 @@ from server.errors import MESSAGES, AppError, ErrorCode
 from server.i18n import gettext
 from server.models import Channel, CheckIn, Event, Staff
 from server.schemas import (
+    PROBLEM_RESPONSES,
     BatchIn,
     BatchItemIn,
     BatchOut,
@@ -47,24 +48,14 @@ from server.services.checkin import CheckInRequest, CheckInResult, Identity
 from server.services.headcounts import HeadcountRequest
 from server.services.identities import Profile
 
-router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)])
-PROBLEM = {"content": {"application/problem+json": {}}, "description": "Problem details with a `code`"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: PROBLEM,
-    403: PROBLEM,
-    404: PROBLEM,
-    409: PROBLEM,
-    410: PROBLEM,
-    422: PROBLEM,
-}
+router = APIRouter(
+    prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)], responses=PROBLEM_RESPONSES
+)
 
 
 def _replayed(model: type) -> dict[int | str, dict[str, Any]]:
-    """The statuses of a write with an idempotency key: 201 stored, 200 the same key again, or a problem."""
-    return {
-        **ERRORS,
-        200: {"model": model, "description": "The same key again: the first answer, nothing stored"},
-    }
+    """The statuses of a write with an idempotency key: 201 stored, 200 the same key again (or a problem)."""
+    return {200: {"model": model, "description": "The same key again: the first answer, nothing stored"}}
 
 
 def _event_out(event: Event, settings: Any) -> EventOut:
@@ -103,7 +94,7 @@ def _check_in_out(record: CheckIn, result: CheckInResult | None = None) -> Check
     )
 
 
-@router.get("/events", responses=ERRORS)
+@router.get("/events")
 def list_events(
     staff: CurrentStaff,
     session: SessionDep,
@@ -117,20 +108,20 @@ def list_events(
     return EventPage(items=[_event_out(row.event, settings) for row in rows], total=total, page=max(page, 1))
 
 
-@router.post("/events", status_code=201, responses=ERRORS)
+@router.post("/events", status_code=201)
 def create_event(body: EventIn, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
     """Create an event at a venue in your scope."""
     data = events.EventInput(**body.model_dump())
     return _event_out(events.create_event(session, staff, data), settings)
 
 
-@router.get("/events/{event_id}", responses=ERRORS)
+@router.get("/events/{event_id}")
 def get_event(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
     """One event, with its check-in link."""
     return _event_out(events.get_event(session, staff, event_id), settings)
 
 
-@router.patch("/events/{event_id}", responses=ERRORS)
+@router.patch("/events/{event_id}")
 def update_event(
     event_id: int, body: EventPatch, staff: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> EventOut:
@@ -141,14 +132,14 @@ def update_event(
     return _event_out(events.update_event(session, staff, event, events.EventInput(**current)), settings)
 
 
-@router.post("/events/{event_id}/cancel", responses=ERRORS)
+@router.post("/events/{event_id}/cancel")
 def cancel_event(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
     """Cancel an event: no new check-in or headcount is taken; those taken before stay counted."""
     event = events.get_event(session, staff, event_id)
     return _event_out(events.cancel_event(session, event), settings)
 
 
-@router.get("/events/{event_id}/live", responses=ERRORS)
+@router.get("/events/{event_id}/live")
 def live_counts(event_id: int, staff: CurrentStaff, session: SessionDep) -> LiveOut:
     """Visits, distinct people and breakdowns of one event, as they are now."""
     event = events.get_event(session, staff, event_id)
@@ -164,7 +155,7 @@ def live_counts(event_id: int, staff: CurrentStaff, session: SessionDep) -> Live
     )
 
 
-@router.get("/events/{event_id}/checkins", responses=ERRORS)
+@router.get("/events/{event_id}/checkins")
 def list_check_ins(
     event_id: int, staff: CurrentStaff, session: SessionDep, limit: int = 100, after_id: int = 0
 ) -> list[CheckInOut]:
@@ -262,7 +253,7 @@ def public_check_in(
     return _check_in_out(result.check_in, result)
 
 
-@router.post("/checkins/batch", responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM})
+@router.post("/checkins/batch")
 def sync_batch(
     body: BatchIn, staff: OptionalStaff, session: SessionDep, settings: SettingsDep, language: LanguageDep
 ) -> BatchOut:
@@ -337,7 +328,7 @@ def _batch_item(raw: object, staff: Staff | None) -> CheckInRequest | HeadcountR
     )
 
 
-@router.get("/reports/yearly", responses=ERRORS)
+@router.get("/reports/yearly")
 def yearly_report(
     staff: OfficeStaff,
     session: SessionDep,

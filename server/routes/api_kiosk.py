@@ -7,14 +7,14 @@ from fastapi import APIRouter
 
 from server.deps import KioskDep, LanguageDep, SessionDep, SettingsDep
 from server.models import Venue, utcnow
-from server.routes.api import PROBLEM, batch_items, batch_out
-from server.schemas import BatchIn, BatchOut, KioskDeviceOut, KioskEventOut, KioskOut
+from server.routes.api import batch_items, batch_out
+from server.schemas import PROBLEM_RESPONSES, BatchIn, BatchOut, KioskDeviceOut, KioskEventOut, KioskOut
 from server.services import kiosks, scans
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=PROBLEM_RESPONSES)
 
 
-@router.get("/kiosk", responses={401: PROBLEM})
+@router.get("/kiosk")
 def show_kiosk(device: KioskDep, session: SessionDep, settings: SettingsDep) -> KioskOut:
     """This kiosk, its venue and the venue's events whose check-in window touches today."""
     now = utcnow()
@@ -42,7 +42,7 @@ def show_kiosk(device: KioskDep, session: SessionDep, settings: SettingsDep) -> 
     )
 
 
-@router.post("/kiosk/batch", responses={401: PROBLEM, 422: PROBLEM})
+@router.post("/kiosk/batch")
 def kiosk_batch(
     body: BatchIn, device: KioskDep, session: SessionDep, settings: SettingsDep, language: LanguageDep
 ) -> BatchOut:

@@ -12,11 +12,13 @@ from server import codes
 from server.deps import CurrentStaff, SessionDep, SettingsDep, staff_token_check
 from server.errors import AppError, ErrorCode
 from server.models import Credential, Participant, Venue
-from server.routes.api import ERRORS, profile_of
-from server.schemas import CardIn, CardOut, NewParticipantIn, ParticipantOut
+from server.routes.api import profile_of
+from server.schemas import PROBLEM_RESPONSES, CardIn, CardOut, NewParticipantIn, ParticipantOut
 from server.services import identities
 
-router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)])
+router = APIRouter(
+    prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)], responses=PROBLEM_RESPONSES
+)
 
 
 def _card_out(card: Credential) -> CardOut:
@@ -50,7 +52,7 @@ def _venue(session: Session, venue_id: int) -> Venue:
     return venue
 
 
-@router.get("/participants", responses=ERRORS)
+@router.get("/participants")
 def find_participants(
     staff: CurrentStaff,
     session: SessionDep,
@@ -65,7 +67,7 @@ def find_participants(
     ]
 
 
-@router.post("/participants", status_code=201, responses=ERRORS)
+@router.post("/participants", status_code=201)
 def register_participant(
     body: NewParticipantIn, staff: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> ParticipantOut:
@@ -82,7 +84,7 @@ def register_participant(
     return _participant_out(session, participant)
 
 
-@router.post("/participants/{participant_id}/cards", status_code=201, responses=ERRORS)
+@router.post("/participants/{participant_id}/cards", status_code=201)
 def issue_card(
     participant_id: int, body: CardIn, staff: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> CardOut:
@@ -92,7 +94,7 @@ def issue_card(
     return _card_out(identities.issue_card(session, settings, staff, participant, venue))
 
 
-@router.post("/cards/{card_id}/revoke", responses=ERRORS)
+@router.post("/cards/{card_id}/revoke")
 def revoke_card(card_id: int, staff: CurrentStaff, session: SessionDep) -> CardOut:
     """Stop a card at once (lost, or handed to someone else); revoking twice changes nothing."""
     card = identities.get_card(session, staff, card_id)
@@ -100,7 +102,7 @@ def revoke_card(card_id: int, staff: CurrentStaff, session: SessionDep) -> CardO
     return _card_out(card)
 
 
-@router.post("/cards/{card_id}/replace", status_code=201, responses=ERRORS)
+@router.post("/cards/{card_id}/replace", status_code=201)
 def replace_card(card_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> CardOut:
     """A lost card: the old number stops working and the same person gets a new card (returned)."""
     card = identities.get_card(session, staff, card_id)

@@ -25,6 +25,7 @@ from server.models import (
     OrgUnit,
     Staff,
     Venue,
+    in_zone,
 )
 from server.services import attendance, checkin, events, identities, scans
 
@@ -48,7 +49,7 @@ def _form_context(session: Session, staff: Staff, **extra: Any) -> dict[str, Any
 
 
 def _form_values(event: Event, settings: Settings) -> dict[str, str]:
-    start, end = event.starts_at.astimezone(settings.tz), event.ends_at.astimezone(settings.tz)
+    start, end = in_zone(event.starts_at, settings.tz), in_zone(event.ends_at, settings.tz)
     return {
         "title": event.title,
         "type": event.type.value,
@@ -152,7 +153,7 @@ def show_context(
         "outcome": None,
         "outcome_for": "",
         "q": query,
-        "utc_offset": event.starts_at.astimezone(settings.tz).isoformat()[-6:],  # for "entered later" times
+        "utc_offset": in_zone(event.starts_at, settings.tz).isoformat()[-6:],  # for "entered later" times
         "found": identities.find_participants(session, settings, staff, query) if staff and query else [],
         **extra,
     }

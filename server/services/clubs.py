@@ -37,6 +37,7 @@ from server.models import (
     Participant,
     Staff,
     Venue,
+    in_year_range,
     utcnow,
 )
 from server.services import counting, events, scans
@@ -268,6 +269,9 @@ def set_schedule(
         raise FormError({"duration_minutes": N_("Enter a length between 10 and 720 minutes.")})
     if data.until is not None and data.until < data.starts_on:
         raise FormError({"until": N_("The last day must not be before the first.")})
+    for name, day in (("starts_on", data.starts_on), ("until", data.until)):
+        if day is not None and not in_year_range(day):
+            raise FormError({name: N_("Enter a date between the years 2000 and 2100.")})
     club.weekdays = ",".join(str(d) for d in sorted(set(data.weekdays)))
     club.start_time, club.duration_minutes = data.start_time, data.duration_minutes
     club.schedule_from, club.schedule_until = data.starts_on, data.until

@@ -12,7 +12,18 @@ from sqlmodel import Session, col, select
 
 from server.auth import can_use_venue, venue_scope_clause
 from server.errors import N_, AppError, ErrorCode, FormError
-from server.models import Campaign, CheckInMode, Event, EventStatus, EventType, OrgUnit, Staff, Venue, utcnow
+from server.models import (
+    Campaign,
+    CheckInMode,
+    Event,
+    EventStatus,
+    EventType,
+    OrgUnit,
+    Staff,
+    Venue,
+    in_year_range,
+    utcnow,
+)
 
 MAX_DURATION = timedelta(days=31)
 PAGE_SIZE = 50
@@ -40,6 +51,8 @@ def validate(data: EventInput) -> None:
         errors["title"] = N_("The title is too long (at most 200 characters).")
     if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
         errors["starts_at"] = N_("Times need a time zone.")
+    elif not (in_year_range(data.starts_at) and in_year_range(data.ends_at)):
+        errors["date"] = N_("Enter a date between the years 2000 and 2100.")
     elif data.ends_at <= data.starts_at:
         errors["end_time"] = N_("The event must end after it starts.")
     elif data.ends_at - data.starts_at > MAX_DURATION:

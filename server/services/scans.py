@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from server import codes, rotation
 from server.config import Settings
 from server.errors import AppError, ErrorCode
-from server.models import Channel, CheckInMode, Event, EventStatus, utcnow
+from server.models import Channel, CheckInMode, Event, EventStatus, shifted, utcnow
 from server.services.attempts import log_attempt
 
 # The resident's page: from opening it (the scan) to pressing the button.
@@ -22,7 +22,7 @@ SCAN_PASS_LIFETIME = timedelta(minutes=30)
 
 def check_in_window(event: Event, settings: Settings) -> tuple[datetime, datetime]:
     margin = timedelta(minutes=settings.checkin_margin_minutes)
-    return event.starts_at - margin, event.ends_at + margin
+    return shifted(event.starts_at, -margin), shifted(event.ends_at, margin)
 
 
 def code_for(event: Event, settings: Settings) -> str:
