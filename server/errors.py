@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     device_revoked = "device_revoked"
     token_read_only = "token_read_only"
     login_throttled = "login_throttled"
+    pairing_throttled = "pairing_throttled"
     invalid_characters = "invalid_characters"
     unknown_reference = "unknown_reference"
     out_of_range = "out_of_range"
@@ -83,6 +84,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.device_revoked: 401,
     ErrorCode.token_read_only: 403,
     ErrorCode.login_throttled: 429,
+    ErrorCode.pairing_throttled: 429,
     ErrorCode.invalid_characters: 422,
     ErrorCode.unknown_reference: 422,
     ErrorCode.out_of_range: 422,
@@ -142,6 +144,9 @@ MESSAGES: dict[ErrorCode, str] = {
         "Create a token with write access on your account page."
     ),
     ErrorCode.login_throttled: N_("Too many failed logins. Please wait a few minutes and try again."),
+    ErrorCode.pairing_throttled: N_(
+        "Too many wrong pairing codes from this phone's network. Please wait a few minutes and try again."
+    ),
     ErrorCode.invalid_characters: N_(
         "The text holds invisible control characters (such as a NUL byte). Please type it again."
     ),

@@ -12,8 +12,9 @@ from sqlmodel import Session, select
 
 from server.errors import AppError, ErrorCode
 from server.models import LoginThrottle, Role, Staff, utcnow
-from server.services.login_throttle import ACCOUNT, ACCOUNT_AT_ADDRESS, ADDRESS, address_of, log_in
-from tests.factories import PASSWORD, count_rows, make_staff
+from server.services import kiosks
+from server.services.login_throttle import ACCOUNT, ACCOUNT_AT_ADDRESS, ADDRESS, PAIRING, address_of, log_in
+from tests.factories import PASSWORD, count_rows, make_staff, make_tree, make_venue
 
 HOME = "203.0.113.7"
 WRONG = "sai-mat-khau-roi"
@@ -179,3 +180,24 @@ def test_a_deactivated_account_is_refused_and_counted(session: Session) -> None:
     session.commit()
     assert _refusal(session, staff.username, PASSWORD, HOME, utcnow()) == ErrorCode.invalid_credentials
     assert session.get(LoginThrottle, f"account:{staff.username}") is not None
+
+
+def test_wrong_pairing_codes_from_one_address_are_slowed_down_and_the_right_code_then_pairs(
+    app: FastAPI, session: Session
+) -> None:
+    """Guessing a kiosk's 8-digit code: after PAIRING.free wrong codes from one address, even the right
+    code waits (the lock tells nothing); another address pairs at once."""
+    tree = make_tree(session)
+    organizer = make_staff(session, Role.organizer, tree["commune"])
+    venue = make_venue(session, tree["commune"])
+    _device, code = kiosks.enrol_device(session, organizer, venue.id, "Máy cửa", utcnow())
+    wrong = "0000 0000" if code != "00000000" else "1111 1111"
+    with _client(app, HOME) as guesser, _client(app, "203.0.113.99") as organizer_phone:
+        for _ in range(PAIRING.free):
+            assert guesser.post("/kiosk/pair", data={"code": wrong}).status_code == 422
+        locked = guesser.post("/kiosk/pair", data={"code": code})
+        assert locked.status_code == 429 and 0 < int(locked.headers["retry-after"]) <= 60
+        assert "Đã nhập sai mã ghép nối quá nhiều lần" in locked.text
+        assert "dd_kiosk" not in guesser.cookies
+        paired = organizer_phone.post("/kiosk/pair", data={"code": code})
+        assert paired.status_code == 303 and "dd_kiosk" in organizer_phone.cookies

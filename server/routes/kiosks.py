@@ -15,7 +15,7 @@ from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import MESSAGES, N_, AppError, ErrorCode, FormError
 from server.middleware import kiosk_cookie
 from server.models import KioskDevice, Staff, utcnow
-from server.services import events, kiosks
+from server.services import events, kiosks, login_throttle
 
 router = APIRouter(include_in_schema=False)
 
@@ -123,11 +123,15 @@ def pair_kiosk(
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """Trade the pairing code for the kiosk's token, kept in a long-lived HttpOnly cookie."""
+    host = request.client.host if request.client else None
     try:
-        _device, token = kiosks.pair_device(session, code, utcnow())
+        _device, token = login_throttle.pair_kiosk(session, code, host)
     except AppError as error:
         context = {"code": code, "error": MESSAGES[error.code]}
-        return templates.render(request, "kiosks/pair.html", context, status_code=error.status)
+        headers = {"Retry-After": str(error.extra["retry_after"])} if "retry_after" in error.extra else None
+        return templates.render(
+            request, "kiosks/pair.html", context, status_code=error.status, headers=headers
+        )
     response = RedirectResponse("/kiosk", status_code=303)
     response.headers.append("set-cookie", kiosk_cookie(token, settings))
     return response

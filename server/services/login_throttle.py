@@ -1,5 +1,6 @@
-"""Login throttling: failed logins are counted in the database (table login_throttle), so the limit holds
-whichever process answers (uvicorn --workers N), on SQLite and PostgreSQL, without Redis.
+"""Login throttling (and kiosk pairing's): failed logins are counted in the database (table
+login_throttle), so the limit holds whichever process answers (uvicorn --workers N), on SQLite and
+PostgreSQL, without Redis. A kiosk's pairing code is throttled the same way, by address (`PAIRING`).
 
 Each attempt is counted under three keys, each with its own rule (RULES):
 
@@ -35,7 +36,8 @@ from sqlmodel import Session
 from server import auth
 from server.db import begin_write
 from server.errors import AppError, ErrorCode
-from server.models import LoginThrottle, Staff, utcnow
+from server.models import KioskDevice, LoginThrottle, Staff, utcnow
+from server.services import kiosks
 
 logger = logging.getLogger(__name__)
 _table = cast(Table, LoginThrottle.__table__)  # type: ignore[attr-defined]
@@ -61,7 +63,11 @@ ACCOUNT_AT_ADDRESS = Rule(
 )
 ACCOUNT = Rule("account", 20, timedelta(seconds=30), timedelta(minutes=2), timedelta(hours=1))
 ADDRESS = Rule("address", 50, timedelta(minutes=1), timedelta(minutes=5), timedelta(hours=1))
-RULES = (ACCOUNT_AT_ADDRESS, ACCOUNT, ADDRESS)
+# A kiosk's pairing code (8 digits, 15 minutes, once) typed wrong from one address: a few free tries (a
+# typo, a code read off a neighbour's screen), then growing delays, so one machine tries a few dozen codes
+# an hour instead of the whole space; the organizer's phone that pairs is at that address only once.
+PAIRING = Rule("pairing-address", 10, timedelta(minutes=1), timedelta(minutes=15), timedelta(days=1))
+RULES = (ACCOUNT_AT_ADDRESS, ACCOUNT, ADDRESS, PAIRING)
 KEEP = max(rule.forget_after for rule in RULES)
 
 
@@ -139,6 +145,21 @@ def _take_back(session: Session, keys: list[tuple[Rule, str]]) -> None:
             )
         )
     session.commit()
+
+
+def pair_kiosk(
+    session: Session, code: str, host: str | None, *, now: datetime | None = None
+) -> tuple[KioskDevice, str]:
+    """Pair a kiosk with its code (services/kiosks.pair_device); `pairing_throttled` (with `retry_after`)
+    while this address has typed too many wrong codes."""
+    now = now or utcnow()
+    keys = [(PAIRING, f"{PAIRING.kind}:{address_of(host)}")]
+    wait = _count_attempt(session, keys, now)
+    if wait is not None:
+        raise AppError(ErrorCode.pairing_throttled, retry_after=wait)
+    paired = kiosks.pair_device(session, code, now)
+    _take_back(session, keys)
+    return paired
 
 
 def log_in(
