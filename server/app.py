@@ -19,12 +19,13 @@ from server.config import ROOT, Settings
 from server.db import make_engine
 from server.errors import MESSAGES, STATUS, AppError, ErrorCode
 from server.i18n import gettext, pick_language
-from server.middleware import SecurityMiddleware, problem_body
+from server.middleware import AddressMiddleware, SecurityMiddleware, problem_body
 from server.routes import (
     api,
     api_kiosk,
     api_people,
     app_shell,
+    audit,
     checkin,
     clubs,
     desk,
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         reports.router,
         indicators.router,
         staff.router,
+        audit.router,
         kiosks.router,
         api.router,
         api_people.router,
@@ -105,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
         return 403, [(b"content-type", b"text/html; charset=utf-8")], bytes(page.body)
 
     app.add_middleware(SecurityMiddleware, settings=settings, refuse=refuse_csrf)
+    app.add_middleware(AddressMiddleware)
     # Pages and files travel compressed: on weak 3G in the mountains bytes are what the resident waits for.
     app.add_middleware(GZipMiddleware, minimum_size=500)
 

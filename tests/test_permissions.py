@@ -36,6 +36,7 @@ from server.routes import (
     api_kiosk,
     api_people,
     app_shell,
+    audit,
     checkin,
     clubs,
     desk,
@@ -84,6 +85,7 @@ VALID_FORM = {
 }
 ROUTERS = (
     api,
+    audit,
     api_kiosk,
     api_people,
     checkin,

@@ -126,6 +126,7 @@ def show_person(
     session: SessionDep,
     templates: TemplatesDep,
 ) -> Response:
+    identities.view_participant(session, staff, participant_id)
     return templates.render(request, "people/show.html", _person_context(session, staff, participant_id))
 
 
