@@ -36,7 +36,7 @@ from server.models import (
 )
 from server.services import audit
 
-CONSENT_VERSION = "2026-01"
+CONSENT_VERSION = "2026-12"  # 2026-12: the "My data" page and the retention period
 SEARCH_LIMIT = 20
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
