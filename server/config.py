@@ -36,6 +36,9 @@ class Settings:
     session_hours: int = 12
     token_minutes: int = 15
     live_poll_seconds: float = 1.0
+    # Names, homes, cards and phones of people not seen for this many whole statistical years are removed
+    # by `diemdanh retention` (services/retention.py); the counts stay.
+    retention_years: int = 2
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -61,6 +64,8 @@ class Settings:
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
+        if not 1 <= self.retention_years <= 50:
+            raise SettingsError("DIEMDANH_RETENTION_YEARS must be a whole number of years from 1 to 50")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'diemdanh.sqlite3'}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -109,6 +114,7 @@ _FIELDS: dict[str, type] = {
     "session_hours": int,
     "token_minutes": int,
     "live_poll_seconds": float,
+    "retention_years": int,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)
