@@ -167,6 +167,28 @@ def cmd_load_communes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from server.services import retention
+
+    settings = _settings()
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            today = datetime.now(settings.tz).date()
+            result = retention.run(session, settings, today=today, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    verb = "would lose" if args.dry_run else "lost"
+    print(
+        f"{result.found} participants with no activity since {result.cutoff:%d/%m/%Y} {verb} their names, "
+        f"homes, cards and phones (retention: {settings.retention_years} years); the counts stay."
+    )
+    return 0
+
+
 def _command_line_scope() -> Staff:
     """An administrator's scope (every unit) for the exports: an unsaved Staff that never enters a session
     and logs in nowhere; the report services read only its role and unit."""
@@ -478,6 +500,17 @@ def build_parser() -> argparse.ArgumentParser:
         "and delete those lines. Check-ins and their counts are not touched. Safe to run at any time and "
         "again: a second run finds nothing more to fold.",
     ).set_defaults(func=cmd_prune_attempts)
+    keep = commands.add_parser(
+        "retention",
+        help="remove the names, homes, cards and phones of people not seen for the retention period",
+        description="Remove the identifying data (name, home, consent, cards, phones, club rosters) of "
+        "participants with no check-in and no new card or phone since 1 January of the year "
+        "DIEMDANH_RETENTION_YEARS (default 2) before this one; their check-ins stay in every count, with "
+        "their age group and gender. Safe to run again (nothing is removed twice); each run that removes "
+        "something is in the audit log. Run it once a day or once a month, after the yearly report.",
+    )
+    keep.add_argument("--dry-run", action="store_true", help="only say how many would be removed")
+    keep.set_defaults(func=cmd_retention)
     return parser
 
 

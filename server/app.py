@@ -23,13 +23,14 @@ from server.db import make_engine
 from server.errors import MESSAGES, RETRY_AFTER_SECONDS, STATUS, AppError, ErrorCode, database_refusal
 from server.guards import InputGuardMiddleware
 from server.i18n import gettext, pick_language
-from server.middleware import SecurityMiddleware, problem_body
+from server.middleware import AddressMiddleware, SecurityMiddleware, problem_body
 from server.routes import (
     api,
     api_kiosk,
     api_people,
     api_tokens,
     app_shell,
+    audit,
     checkin,
     clubs,
     desk,
@@ -37,6 +38,7 @@ from server.routes import (
     indicators,
     kiosks,
     library,
+    my_data,
     pages,
     people,
     places,
@@ -79,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         pages.router,
         app_shell.router,
         checkin.router,
+        my_data.router,
         events.router,
         desk.router,
         clubs.router,
@@ -90,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         reports.router,
         indicators.router,
         staff.router,
+        audit.router,
         kiosks.router,
         api.router,
         api_people.router,
@@ -115,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_kb * 1024, refuse=refuse)
     app.add_middleware(SecurityMiddleware, settings=settings, refuse=refuse_csrf)
+    app.add_middleware(AddressMiddleware)
     # Pages and files travel compressed: on weak 3G in the mountains bytes are what the resident waits for.
     app.add_middleware(GZipMiddleware, minimum_size=500)
 

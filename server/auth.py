@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.models import ApiToken, OrgUnit, Role, Staff, StaffSession, Venue, utcnow
+from server.services import audit
 
 SESSION_COOKIE = "dd_session"
 KIOSK_COOKIE = "dd_kiosk"  # a kiosk's device token (services/kiosks.py), never a staff session
@@ -145,6 +146,8 @@ def create_api_token(
         read_only=read_only,
     )
     session.add(record)
+    session.flush()
+    audit.record(session, staff, audit.Action.api_token_created, target_kind="api_token", target_id=record.id)
     session.commit()
     session.refresh(record)
     return record, plain
@@ -156,6 +159,7 @@ def revoke_api_token(session: Session, staff: Staff, token_id: int) -> None:
         raise AppError(ErrorCode.not_found)
     record.revoked_at = record.revoked_at or utcnow()
     session.add(record)
+    audit.record(session, staff, audit.Action.api_token_revoked, target_kind="api_token", target_id=record.id)
     session.commit()
 
 

@@ -39,6 +39,9 @@ class Settings:
     attempt_log_days: int = 90  # `diemdanh prune-attempts` folds older attempt-log lines into daily counts
     max_body_kb: int = 4096  # the largest request body; uploads (CSV, XLSX) are at most 2 MB
     db_timeout_seconds: float = 30.0  # wait for a lock or a connection this long, then answer 503
+    # Names, homes, cards and phones of people not seen for this many whole statistical years are removed
+    # by `diemdanh retention` (services/retention.py); the counts stay.
+    retention_years: int = 2
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -70,6 +73,8 @@ class Settings:
                 raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
         if self.attempt_log_days < 1:
             raise SettingsError("DIEMDANH_ATTEMPT_LOG_DAYS must be at least 1")
+        if not 1 <= self.retention_years <= 50:
+            raise SettingsError("DIEMDANH_RETENTION_YEARS must be a whole number of years from 1 to 50")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'diemdanh.sqlite3'}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -121,6 +126,7 @@ _FIELDS: dict[str, type] = {
     "attempt_log_days": int,
     "max_body_kb": int,
     "db_timeout_seconds": float,
+    "retention_years": int,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth import KIOSK_COOKIE, SESSION_COOKIE
 from server.config import Settings
+from server.services import audit
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSP = (
@@ -132,3 +133,21 @@ def problem_body(status: int, code: str, title: str, detail: str | None = None, 
         document["detail"] = detail
     document.update(extra)
     return json.dumps(document, ensure_ascii=False).encode()
+
+
+class AddressMiddleware:
+    """Remembers the client address of each request for the audit log (services/audit.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        token = audit.request_address.set(client[0] if client else "")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            audit.request_address.reset(token)

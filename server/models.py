@@ -414,6 +414,8 @@ class Participant(SQLModel, table=True):
     consent_at: datetime | None = None
     consent_version: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
+    # When their identifying data was removed (on request, or by the retention period): services/rights.py.
+    erased_at: datetime | None = None
 
 
 class Credential(SQLModel, table=True):
@@ -669,3 +671,22 @@ class LibraryChange(SQLModel, table=True):
     staff_id: int | None = Field(default=None, foreign_key="staff.id")
     at: datetime = Field(default_factory=utcnow)
     source: ChangeSource = Field(sa_column=_enum(ChangeSource))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One staff action on personal data, figures, targets, places, accounts or tokens
+    (services/audit.py). Only ever inserted: no route or service changes or removes a row."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_staff_at", "staff_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    # No foreign key: the log outlives whatever it names. None: the command line (or a resident's phone).
+    staff_id: int | None = None
+    staff_username: str = Field(default="", max_length=64)
+    action: str = Field(max_length=40, index=True)
+    target_kind: str = Field(default="", max_length=32)
+    target_id: str = Field(default="", max_length=64)
+    detail: str = Field(default="{}", max_length=2000)  # a short JSON object
+    address: str = Field(default="", max_length=64)

@@ -40,6 +40,7 @@ from server.routes import (
     api_people,
     api_tokens,
     app_shell,
+    audit,
     checkin,
     clubs,
     desk,
@@ -47,6 +48,7 @@ from server.routes import (
     indicators,
     kiosks,
     library,
+    my_data,
     pages,
     places,
     places_history,
@@ -98,6 +100,7 @@ VALID_FORM = {
 }
 ROUTERS = (
     api,
+    audit,
     api_kiosk,
     api_people,
     api_tokens,
@@ -108,6 +111,7 @@ ROUTERS = (
     indicators,
     kiosks,
     library,
+    my_data,
     pages,
     places,
     places_history,
@@ -134,6 +138,12 @@ PUBLIC = {
     # A kiosk's own API: only its device token opens it, a staff login gets 401 (tests/test_kiosks.py).
     ("GET", "/api/v1/kiosk"),
     ("POST", "/api/v1/kiosk/batch"),
+    # A resident's own data: only the phone's device cookie opens it, 404 otherwise (tests/test_my_data.py).
+    ("GET", "/my-data"),
+    ("GET", "/my-data/data.json"),
+    ("POST", "/my-data"),
+    ("POST", "/my-data/withdraw"),
+    ("POST", "/my-data/delete"),
 }
 # What an organizer may open without any id in scope (they show only the organizer's own data).
 ORGANIZER_OPEN = {

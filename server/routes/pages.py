@@ -155,7 +155,7 @@ def change_password(
         errors["confirm"] = N_("The two new passwords are not the same.")
     else:
         try:
-            staff_service.set_password(session, staff.id or 0, password)
+            staff_service.set_password(session, staff.id or 0, password, by=staff)
         except FormError as error:
             errors = error.fields
     if errors:

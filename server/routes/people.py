@@ -3,6 +3,7 @@ A4 sheets of cards for a club or a school class. The rules are in services/ident
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -15,7 +16,9 @@ from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import N_, AppError, ErrorCode, FormError
 from server.i18n import gettext, pick_language
 from server.models import AgeBand, Gender, Staff, Venue
-from server.services import events, identities
+from server.routes import my_data
+from server.routes.checkin import FORM_CODES, profile_of
+from server.services import events, identities, rights
 from server.services.identities import Profile
 
 router = APIRouter(prefix="/people", include_in_schema=False)
@@ -126,6 +129,7 @@ def show_person(
     session: SessionDep,
     templates: TemplatesDep,
 ) -> Response:
+    identities.view_participant(session, staff, participant_id)
     return templates.render(request, "people/show.html", _person_context(session, staff, participant_id))
 
 
@@ -209,9 +213,111 @@ def _group_context(session: Session, staff: Staff, **extra: Any) -> dict[str, An
 def _person_context(session: Session, staff: Staff, participant_id: int, **extra: Any) -> dict[str, Any]:
     participant = identities.get_participant(session, staff, participant_id)
     return {
+        **my_data.form_context(session, participant),
+        "staff_view": True,
+        "action_base": f"/people/{participant.id}",
         "person": participant,
         "cards": identities.all_cards(session, participant.id or 0),
         "venues": events.venues_for(session, staff),
         "errors": {},
         **extra,
     }
+
+
+# --- A resident's rights, for someone without a phone (services/rights.py; each action is logged) -------
+
+
+@router.get("/{participant_id}/data.json")
+def download_person(participant_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
+    """Everything stored about a participant, as a JSON file to hand them."""
+    participant = identities.get_participant(session, staff, participant_id)
+    document = rights.download(session, staff, participant)
+    return Response(
+        json.dumps(document, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="nguoi-tham-gia-{participant.id}.json"',
+        },
+    )
+
+
+@router.post("/{participant_id}/correct")
+def correct_person(
+    participant_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    age_band: Annotated[str, Form(max_length=8)] = "",
+    gender: Annotated[str, Form(max_length=16)] = "",
+    home_unit_id: Annotated[str, Form(max_length=12)] = "",
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Correct a participant's age group, gender, home and name at their request."""
+    participant = identities.get_participant(session, staff, participant_id)
+    form = {
+        "age_band": age_band,
+        "gender": gender,
+        "home_unit_id": home_unit_id,
+        "name": name,
+        "consent": True,
+    }
+    try:
+        rights.correct(session, staff, participant, profile_of(form))
+    except AppError as error:
+        if error.code not in FORM_CODES:
+            raise
+        session.rollback()
+        context = _person_context(session, staff, participant_id, error=error.code)
+        context["form"] = form
+        return templates.render(request, "people/show.html", context, status_code=422)
+    return RedirectResponse(f"/people/{participant_id}?done=corrected", status_code=303)
+
+
+def _confirmed_person(
+    request: Request,
+    staff: Staff,
+    session: Session,
+    templates: TemplatesDep,
+    participant_id: int,
+    confirm: str,
+) -> Response | None:
+    if confirm == "yes":
+        return None
+    context = _person_context(session, staff, participant_id, confirm_error=True)
+    return templates.render(request, "people/show.html", context, status_code=422)
+
+
+@router.post("/{participant_id}/withdraw")
+def withdraw_person(
+    participant_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    confirm: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Withdraw a participant's consent at their request: name forgotten, phones and cards stop."""
+    participant = identities.get_participant(session, staff, participant_id)
+    if refused := _confirmed_person(request, staff, session, templates, participant_id, confirm):
+        return refused
+    rights.withdraw(session, staff, participant)
+    return RedirectResponse(f"/people/{participant_id}?done=withdrawn", status_code=303)
+
+
+@router.post("/{participant_id}/delete")
+def delete_person(
+    participant_id: int,
+    request: Request,
+    staff: CurrentStaff,
+    session: SessionDep,
+    templates: TemplatesDep,
+    confirm: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Delete a participant's identifying data at their request; their visits stay as anonymous counts."""
+    participant = identities.get_participant(session, staff, participant_id)
+    if refused := _confirmed_person(request, staff, session, templates, participant_id, confirm):
+        return refused
+    rights.delete(session, staff, participant)
+    return RedirectResponse("/people?done=deleted", status_code=303)

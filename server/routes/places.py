@@ -86,7 +86,9 @@ def add_unit(
 ) -> Response:
     """Add a village under a commune."""
     try:
-        places.add_unit(session, kind=UnitKind.village, name=name, parent_id=_int(parent_id), code=code)
+        places.add_unit(
+            session, kind=UnitKind.village, name=name, parent_id=_int(parent_id), code=code, by=staff
+        )
     except FormError as error:
         form = {"name": name, "parent_id": parent_id, "code": code}
         return _page(request, session, staff, templates, 422, unit_form=form, unit_errors=error.fields)
@@ -107,7 +109,9 @@ def add_venue(
 ) -> Response:
     """Add a venue (library, cultural house, ...) to a unit."""
     try:
-        places.add_venue(session, name=name, type=type, unit_id=_int(unit_id), address=address, code=code)
+        places.add_venue(
+            session, name=name, type=type, unit_id=_int(unit_id), address=address, code=code, by=staff
+        )
     except FormError as error:
         form = {"name": name, "type": type, "unit_id": unit_id, "address": address, "code": code}
         return _page(request, session, staff, templates, 422, venue_form=form, venue_errors=error.fields)
@@ -137,7 +141,7 @@ def import_places(
     if problem is not None:
         return _page(request, session, staff, templates, 422, import_error=problem)
     try:
-        summary = places_csv.import_places_csv(session, text)
+        summary = places_csv.import_places_csv(session, text, by=staff)
     except AppError as error:
         if error.code != ErrorCode.import_failed:
             raise

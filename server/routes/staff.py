@@ -59,7 +59,13 @@ def create_staff(
     unit = int(unit_id) if unit_id.strip().isdigit() else None
     try:
         accounts.create_staff(
-            session, username=username, password=password, role=role, unit_id=unit, full_name=full_name
+            session,
+            username=username,
+            password=password,
+            role=role,
+            unit_id=unit,
+            full_name=full_name,
+            by=admin,
         )
     except FormError as error:
         # The password is never sent back into the page.
@@ -105,7 +111,7 @@ def set_password(
 ) -> Response:
     """Give an account a new password and end its sessions."""
     try:
-        accounts.set_password(session, staff_id, password)
+        accounts.set_password(session, staff_id, password, by=admin)
     except FormError as error:
         return _page(request, session, templates, 422, row_errors={staff_id: error.fields["password"]})
     return _done("password")

@@ -43,7 +43,7 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services import areas, counting
+from server.services import areas, audit, counting
 from server.services.areas import Area
 from server.services.exports import safe_cell
 from server.services.reports import ReportWindow
@@ -114,6 +114,9 @@ def export_rows(
     read lazily as the iterator is consumed."""
     auth.require_role(staff, Role.admin, Role.office)
     area = area or areas.resolve_area(session, staff, "")
+    detail = {"year": window.year, "area": area.value, "from": window.start, "to": window.end}
+    audit.record(session, staff, audit.Action.checkins_exported, detail=detail)
+    session.commit()
     return _stream(session, _statement(window, area, tz), tz)
 
 

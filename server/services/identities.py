@@ -34,8 +34,9 @@ from server.models import (
     Venue,
     utcnow,
 )
+from server.services import audit
 
-CONSENT_VERSION = "2026-01"
+CONSENT_VERSION = "2026-12"  # 2026-12: the "My data" page and the retention period
 SEARCH_LIMIT = 20
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -304,6 +305,16 @@ def get_participant(session: Session, staff: Staff, participant_id: int) -> Part
     return participant
 
 
+def view_participant(session: Session, staff: Staff, participant_id: int) -> Participant:
+    """A participant in scope, for their page: the look is logged."""
+    participant = get_participant(session, staff, participant_id)
+    audit.record(
+        session, staff, audit.Action.participant_viewed, target_kind="participant", target_id=participant_id
+    )
+    session.commit()
+    return participant
+
+
 def find_participants(
     session: Session, settings: Settings, staff: Staff, query: str, *, limit: int = SEARCH_LIMIT
 ) -> list[Found]:
@@ -374,6 +385,16 @@ def card_rows(
     if venue_id is not None:
         stmt = stmt.where(Credential.venue_id == venue_id)
     rows = session.exec(stmt.order_by(col(Credential.id)).limit(500)).all()
+    detail = {"venue": venue_id, "cards": [card.id for card, _, _ in rows][:100], "count": len(rows)}
+    audit.record(
+        session,
+        staff,
+        audit.Action.cards_printed,
+        target_kind="venue" if venue_id else "",
+        target_id=venue_id,
+        detail=detail,
+    )
+    session.commit()
     return [CardRow(card, participant, venue) for card, participant, venue in rows]
 
 

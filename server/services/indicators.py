@@ -46,7 +46,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import counting, library, places_history, reports
+from server.services import audit, counting, library, places_history, reports
 from server.services.areas import Area
 from server.services.reports import ReportWindow
 
@@ -267,6 +267,12 @@ def save_rules(session: Session, staff: Staff, fields: dict[str, str]) -> Rules:
         (MIN_VISITS_KEY, str(visits)),
     ):
         session.merge(Meta(key=key, value=value))
+    audit.record(
+        session,
+        staff,
+        audit.Action.rules_saved,
+        detail={"cutoff": rules.cutoff_text, "months": months, "min_visits": visits},
+    )
     session.commit()
     log.info(
         "rules changed by staff %s: cutoff=%r months=%s min_visits=%s",
@@ -406,6 +412,14 @@ def save_targets(
         row.low, row.high, row.updated_by_id, row.updated_at = low, high, staff.id, now or utcnow()
         session.add(row)
         changed += 1
+    audit.record(
+        session,
+        staff,
+        audit.Action.targets_saved,
+        target_kind="unit",
+        target_id=unit_id,
+        detail={"rows": changed},
+    )
     session.commit()
     log.info("targets changed by staff %s for unit %s: %d rows", staff.id, unit_id, changed)
     return changed

@@ -32,6 +32,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
+from server.services import audit
 
 logger = logging.getLogger(__name__)
 
@@ -359,6 +360,15 @@ def save_figures(
         for key, value in values.items()
         if apply_figure(session, staff, venue, year, key, value, existing.get(key), source=source, now=now)
     ]
+    if changed:
+        audit.record(
+            session,
+            staff,
+            audit.Action.library_figures_saved,
+            target_kind="venue",
+            target_id=venue.id,
+            detail={"year": year, "cells": len(changed)},
+        )
     commit(session)
     if changed:
         logger.info(
@@ -503,6 +513,14 @@ def add_rotation(
     rotation = record_rotation(
         session, staff, from_venue, to_venue, data, source=ChangeSource.form, now=now or utcnow()
     )
+    audit.record(
+        session,
+        staff,
+        audit.Action.library_rotation_added,
+        target_kind="rotation",
+        target_id=rotation.id,
+        detail={"from": from_venue.id, "to": to_venue.id, "copies": rotation.copies},
+    )
     commit(session)
     session.refresh(rotation)
     logger.info(
@@ -532,6 +550,14 @@ def delete_rotation(
             session, staff, from_venue.id or 0, "rotation", key, field, value, None, ChangeSource.form, now
         )
     session.delete(rotation)
+    audit.record(
+        session,
+        staff,
+        audit.Action.library_rotation_deleted,
+        target_kind="rotation",
+        target_id=rotation_id,
+        detail={"from": rotation.from_venue_id, "copies": rotation.copies},
+    )
     commit(session)
     logger.info("book rotation %s deleted by staff %s", rotation_id, staff.id)
     return rotation
@@ -641,6 +667,15 @@ def save_school_year(
     now = now or utcnow()
     changed = set_offers(session, staff, venue, year, offers, source=ChangeSource.form, now=now)
     changed += set_standard(session, staff, venue, standard_since, source=ChangeSource.form, now=now)
+    if changed:
+        audit.record(
+            session,
+            staff,
+            audit.Action.library_school_saved,
+            target_kind="venue",
+            target_id=venue.id,
+            detail={"year": year},
+        )
     commit(session)
     if changed:
         logger.info(

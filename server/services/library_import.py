@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from server.auth import can_use_venue
 from server.errors import N_, AppError, ErrorCode
 from server.models import ChangeSource, LibraryFigure, LibraryMetric, Staff, Venue, VenueType, utcnow
-from server.services import library
+from server.services import audit, library
 from server.services.places_csv import RowError
 
 logger = logging.getLogger(__name__)
@@ -331,6 +331,12 @@ def import_file(
                     session, staff, item.venue, item.to_venue, item.data, source=source, now=now
                 )
                 summary.rotations += 1
+        audit.record(
+            session,
+            staff,
+            audit.Action.library_imported,
+            detail={"figures": summary.figures, "rotations": summary.rotations, "school": summary.school},
+        )
         library.commit(session)
     except BaseException:
         session.rollback()

@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 from server.errors import N_, FormError
 from server.i18n import gettext as translate
 from server.labels import VENUE_TYPES, sort_key
-from server.models import OrgUnit, UnitKind, UnitSource, Venue, VenuePlacement, VenueType, utcnow
+from server.models import OrgUnit, Staff, UnitKind, UnitSource, Venue, VenuePlacement, VenueType, utcnow
+from server.services import audit
 
 DEFAULT_COMMUNES_FILE = Path(__file__).resolve().parent.parent / "data" / "lang-son-communes-2025.json"
 REFORM_DATE = date(2025, 7, 1)  # two-level local government: districts gone, communes merged
@@ -144,7 +145,13 @@ def _check_code(code: str) -> str | None:
 
 
 def add_unit(
-    session: Session, *, kind: UnitKind | str, name: str, parent_id: int | None, code: str | None = None
+    session: Session,
+    *,
+    kind: UnitKind | str,
+    name: str,
+    parent_id: int | None,
+    code: str | None = None,
+    by: Staff | None = None,
 ) -> OrgUnit:
     """A unit typed by hand (usually a village under a commune), with a local code if none is given."""
     errors: dict[str, str] = {}
@@ -173,6 +180,9 @@ def add_unit(
     unit = _add_unit(
         session, parent, kind=kind, code=code, code_system=LOCAL, name=name, valid_from=parent.valid_from
     )
+    audit.record(
+        session, by, audit.Action.place_added, target_kind="unit", target_id=unit.id, detail={"name": name}
+    )
     session.commit()
     return unit
 
@@ -194,6 +204,7 @@ def add_venue(
     unit_id: int | None,
     address: str = "",
     code: str | None = None,
+    by: Staff | None = None,
 ) -> Venue:
     """A venue (library, cultural house, ...) of an existing unit."""
     errors: dict[str, str] = {}
@@ -220,6 +231,9 @@ def add_venue(
     session.flush()
     # Its first placement has no start: back-dated records from before it was typed in still find it.
     session.add(VenuePlacement(venue_id=venue.id or 0, unit_id=venue.unit_id))
+    audit.record(
+        session, by, audit.Action.place_added, target_kind="venue", target_id=venue.id, detail={"name": name}
+    )
     session.commit()
     return venue
 

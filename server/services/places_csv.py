@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from server.errors import N_, AppError, ErrorCode
-from server.models import OrgUnit, UnitKind, Venue, VenuePlacement
+from server.models import OrgUnit, Staff, UnitKind, Venue, VenuePlacement
+from server.services import audit
 from server.services.places import (
     LOCAL,
     ImportSummary,
@@ -130,7 +131,7 @@ def _validate(
     return errors
 
 
-def import_places_csv(session: Session, text: str) -> ImportSummary:
+def import_places_csv(session: Session, text: str, *, by: Staff | None = None) -> ImportSummary:
     """Villages and venues from a CSV file: every row is checked first, and one bad row stores nothing.
 
     Raises AppError(import_failed) with `extra["rows"]`, a list of RowError (line numbers as in the file).
@@ -180,6 +181,12 @@ def import_places_csv(session: Session, text: str) -> ImportSummary:
                 session.flush()
                 session.add(VenuePlacement(venue_id=venue.id or 0, unit_id=venue.unit_id))
                 summary.venues += 1
+        audit.record(
+            session,
+            by,
+            audit.Action.places_imported,
+            detail={"villages": summary.villages, "venues": summary.venues},
+        )
         session.commit()
     except BaseException:
         session.rollback()

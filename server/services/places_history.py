@@ -31,6 +31,7 @@ from server.models import (
     VenuePlacement,
     utcnow,
 )
+from server.services import audit
 from server.services.places import _add_unit, _check_name, _clean
 
 DAY = timedelta(days=1)
@@ -299,6 +300,14 @@ def rename_venue(
     session.add(VenueName(venue_id=venue.id or 0, name=venue.name, valid_to=on - DAY, created_by_id=staff.id))
     venue.name = name
     session.add(venue)
+    audit.record(
+        session,
+        staff,
+        audit.Action.place_changed,
+        target_kind="venue",
+        target_id=venue.id,
+        detail={"change": "renamed", "on": on},
+    )
     session.commit()
     return venue
 
@@ -336,6 +345,14 @@ def move_venue(
         raise FormError(errors)
     assert on is not None and target is not None
     _place(session, venue, target.id or 0, on)
+    audit.record(
+        session,
+        staff,
+        audit.Action.place_changed,
+        target_kind="venue",
+        target_id=venue.id,
+        detail={"change": "moved", "to": target.id, "on": on},
+    )
     session.commit()
     return venue
 
@@ -353,6 +370,14 @@ def close_venue(
     placement.valid_to = on - DAY
     venue.active, venue.closed_on = False, on
     session.add_all([placement, venue])
+    audit.record(
+        session,
+        staff,
+        audit.Action.place_changed,
+        target_kind="venue",
+        target_id=venue.id,
+        detail={"change": "closed", "on": on},
+    )
     session.commit()
     return venue
 
@@ -405,6 +430,10 @@ def _retire(
                 created_by_id=staff.id,
             )
         )
+    change = {"change": made[0][1] if made else "closed", "into": [u.id for u, _ in made], "on": on}
+    audit.record(
+        session, staff, audit.Action.place_changed, target_kind="unit", target_id=old.id, detail=change
+    )
 
 
 def rename_village(
@@ -557,7 +586,6 @@ def close_village(
         session.rollback()
         raise FormError(errors)
     assert on is not None
-    old.valid_to = on - DAY
-    session.add(old)
+    _retire(session, staff, old, on, [])
     session.commit()
     return old

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from server import auth
 from server.errors import N_, AppError, ErrorCode, FormError
 from server.models import OrgUnit, Role, Staff, UnitKind
+from server.services import audit
 
 USERNAME = re.compile(r"[a-z0-9._-]{3,64}")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
@@ -45,6 +46,7 @@ def create_staff(
     role: Role | str,
     unit_id: int | None = None,
     full_name: str = "",
+    by: Staff | None = None,
 ) -> Staff:
     """A new account; office staff sit at a province or commune, organizers at a commune or village."""
     errors: dict[str, str] = {}
@@ -86,6 +88,15 @@ def create_staff(
     )
     session.add(staff)
     try:
+        session.flush()
+        audit.record(
+            session,
+            by,
+            audit.Action.staff_created,
+            target_kind="staff",
+            target_id=staff.id,
+            detail={"username": username, "role": staff.role},
+        )
         session.commit()
     except IntegrityError as exc:  # the same username created by someone else a moment ago
         session.rollback()
@@ -110,13 +121,22 @@ def set_active(
         raise FormError({"active": N_("You cannot deactivate your own account.")})
     staff.active = active
     session.add(staff)
+    audit.record(
+        session,
+        by,
+        audit.Action.staff_activated if active else audit.Action.staff_deactivated,
+        target_kind="staff",
+        target_id=staff.id,
+    )
     if not active:
         auth.revoke_credentials(session, staff_id, now=now)
     session.commit()
     return staff
 
 
-def set_password(session: Session, staff_id: int, password: str, *, now: datetime | None = None) -> Staff:
+def set_password(
+    session: Session, staff_id: int, password: str, *, by: Staff | None = None, now: datetime | None = None
+) -> Staff:
     """A new password; every open session and API token of the account ends, so whoever knew the old
     password (or took a token while they could) is out."""
     staff = _get(session, staff_id)
@@ -125,6 +145,7 @@ def set_password(session: Session, staff_id: int, password: str, *, now: datetim
     staff.password_hash = auth.hash_password(password)
     session.add(staff)
     auth.revoke_credentials(session, staff_id, now=now)
+    audit.record(session, by, audit.Action.staff_password_set, target_kind="staff", target_id=staff.id)
     session.commit()
     return staff
 
