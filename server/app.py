@@ -148,13 +148,18 @@ def error_response(
         if "checked_in_at" in public:
             public["checked_in_at"] = public["checked_in_at"].isoformat()
         body = problem_body(status, code, gettext(language, MESSAGES[code]), detail, **public)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+        if "retry_after" in extra:
+            headers["Retry-After"] = str(extra["retry_after"])
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     if code == ErrorCode.login_required:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     context = {"code": code, "message": MESSAGES[code], "detail": detail, **extra}
-    return templates.render(request, "errors/error.html", context, status_code=status or STATUS[code])
+    retry = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    return templates.render(
+        request, "errors/error.html", context, status_code=status or STATUS[code], headers=retry
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -36,6 +36,9 @@ class Settings:
     session_hours: int = 12
     token_minutes: int = 15
     live_poll_seconds: float = 1.0
+    # New people one address may bring to one event in a minute before they are marked suspicious
+    # (services/flood.py; three times this is the most it may bring at all).
+    flood_new_per_minute: int = 20
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -61,6 +64,8 @@ class Settings:
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"DIEMDANH_{name.upper()} must not be negative")
+        if not 1 <= self.flood_new_per_minute <= 1_000_000:
+            raise SettingsError("DIEMDANH_FLOOD_NEW_PER_MINUTE must be between 1 and 1000000")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'diemdanh.sqlite3'}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -109,6 +114,7 @@ _FIELDS: dict[str, type] = {
     "session_hours": int,
     "token_minutes": int,
     "live_poll_seconds": float,
+    "flood_new_per_minute": int,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

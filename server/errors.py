@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     headcount_below_zero = "headcount_below_zero"
     pairing_code_invalid = "pairing_code_invalid"
     device_revoked = "device_revoked"
+    checkin_busy = "checkin_busy"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -69,6 +70,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.headcount_below_zero: 409,
     ErrorCode.pairing_code_invalid: 422,
     ErrorCode.device_revoked: 401,
+    ErrorCode.checkin_busy: 429,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -115,6 +117,10 @@ MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.device_revoked: N_(
         "This phone is no longer a kiosk: it was revoked or never paired. "
         "Ask a staff member to pair it again."
+    ),
+    ErrorCode.checkin_busy: N_(
+        "Too many new people are checking in from this network right now. "
+        "Please wait a minute, then press the button again."
     ),
 }
 

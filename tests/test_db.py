@@ -15,7 +15,7 @@ def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
     migrate(settings)
     engine = make_engine(settings)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
     engine.dispose()
 
 
