@@ -178,7 +178,9 @@ def test_excluded_flood_is_gone_from_every_count_and_comes_back_on_undo(
     assert view.suspicious == 3 * BUDGET and view.excluded == 0
     assert [(g.count, g.minute) for g in view.groups] == [(3 * BUDGET, MINUTE_B)]
 
+    version = attendance.live_version(session, event.id or 0)
     exclusion = flood.exclude(session, organizer, event, now=MINUTE_B + timedelta(minutes=5))
+    assert attendance.live_version(session, event.id or 0) != version  # the organizer's live page updates
     assert (exclusion.count, exclusion.excluded_by_id) == (3 * BUDGET, organizer.id)
     assert set(_counts(session, office, event.id or 0).values()) == {2}
     assert flood.overview(session, event.id or 0).excluded == 3 * BUDGET
