@@ -207,6 +207,8 @@ class CheckInOut(BaseModel):
     gender: Gender
     created: bool = True
     device_token: str | None = Field(default=None, description="set when a new device token was made")
+    suspicious: bool = Field(default=False, description="over its address's budget of new people a minute")
+    excluded: bool = Field(default=False, description="excluded from every count by staff (a flood)")
 
 
 class ParticipantOut(BaseModel):

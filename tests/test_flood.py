@@ -234,6 +234,8 @@ def test_public_api_over_the_limit_is_429_with_retry_after_in_vietnamese(
     for rows in by_minute.values():
         assert len(rows) <= limit
         assert sum(1 for r in rows if not r.suspicious) <= flood.budget(settings, event)
+    flagged = [a.json() for a in answers if a.status_code == 201 and a.json()["suspicious"]]
+    assert flagged and all(not f["excluded"] for f in flagged)
     refused = answers[statuses.index(429)]
     assert refused.json()["code"] == "checkin_busy"
     assert 1 <= int(refused.headers["Retry-After"]) <= 60

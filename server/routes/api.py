@@ -100,6 +100,8 @@ def _check_in_out(record: CheckIn, result: CheckInResult | None = None) -> Check
         gender=record.gender,
         created=result.created if result else True,
         device_token=result.device_token if result else None,
+        suspicious=record.suspicious,
+        excluded=record.excluded_by_id is not None,
     )
 
 
