@@ -197,15 +197,25 @@ def error_response(
         if "checked_in_at" in public:
             public["checked_in_at"] = public["checked_in_at"].isoformat()
         body = problem_body(status, code, gettext(language, MESSAGES[code]), detail, **public)
+        headers = dict(headers or {})
         if status == 401:
-            headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+            headers["WWW-Authenticate"] = "Bearer"
+        if "retry_after" in extra:
+            headers["Retry-After"] = str(extra["retry_after"])
         return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     if code == ErrorCode.login_required:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     context = {"code": code, "message": MESSAGES[code], "detail": detail, **extra}
+    page_headers = dict(headers or {})
+    if "retry_after" in extra:
+        page_headers["Retry-After"] = str(extra["retry_after"])
     return templates.render(
-        request, "errors/error.html", context, status_code=status or STATUS[code], headers=headers
+        request,
+        "errors/error.html",
+        context,
+        status_code=status or STATUS[code],
+        headers=page_headers or None,
     )
 
 

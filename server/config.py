@@ -42,6 +42,9 @@ class Settings:
     # Names, homes, cards and phones of people not seen for this many whole statistical years are removed
     # by `diemdanh retention` (services/retention.py); the counts stay.
     retention_years: int = 2
+    # New people one address may bring to one event in a minute before they are marked suspicious
+    # (services/flood.py; three times this is the most it may bring at all).
+    flood_new_per_minute: int = 20
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -75,6 +78,8 @@ class Settings:
             raise SettingsError("DIEMDANH_ATTEMPT_LOG_DAYS must be at least 1")
         if not 1 <= self.retention_years <= 50:
             raise SettingsError("DIEMDANH_RETENTION_YEARS must be a whole number of years from 1 to 50")
+        if not 1 <= self.flood_new_per_minute <= 1_000_000:
+            raise SettingsError("DIEMDANH_FLOOD_NEW_PER_MINUTE must be between 1 and 1000000")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'diemdanh.sqlite3'}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -127,6 +132,7 @@ _FIELDS: dict[str, type] = {
     "max_body_kb": int,
     "db_timeout_seconds": float,
     "retention_years": int,
+    "flood_new_per_minute": int,
 }
 
 SETTING_NAMES = tuple(f"DIEMDANH_{name.upper()}" for name in _FIELDS)

@@ -94,6 +94,12 @@ def kiosk_device(request: Request, session: SessionDep) -> KioskDevice:
     return kiosks.device_from_token(session, token, utcnow())
 
 
+def client_address(request: Request) -> str | None:
+    """Where a request came from (uvicorn puts a trusted proxy's X-Forwarded-For here): the source of an
+    anonymous phone's check-in for the flood budget (services/flood.py)."""
+    return request.client.host if request.client else None
+
+
 def language(request: Request) -> str:
     return pick_language(request)
 

@@ -52,6 +52,7 @@ class ErrorCode(StrEnum):
     payload_too_large = "payload_too_large"
     unsupported_media_type = "unsupported_media_type"
     database_busy = "database_busy"
+    checkin_busy = "checkin_busy"
 
 
 STATUS: dict[ErrorCode, int] = {
@@ -92,6 +93,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.payload_too_large: 413,
     ErrorCode.unsupported_media_type: 415,
     ErrorCode.database_busy: 503,
+    ErrorCode.checkin_busy: 429,
 }
 
 MESSAGES: dict[ErrorCode, str] = {
@@ -161,6 +163,10 @@ MESSAGES: dict[ErrorCode, str] = {
     ),
     ErrorCode.database_busy: N_(
         "The database is busy or cannot be reached. Nothing was saved. Please try again in a moment."
+    ),
+    ErrorCode.checkin_busy: N_(
+        "Too many new people are checking in from this network right now. "
+        "Please wait a minute, then press the button again."
     ),
 }
 

@@ -446,6 +446,7 @@ class CheckIn(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("event_id", "participant_id", name="uq_check_in_event_participant"),
         Index("ix_check_in_at", "checked_in_at"),
+        Index("ix_check_in_flood", "event_id", "source", "received_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -466,6 +467,29 @@ class CheckIn(SQLModel, table=True):
     village_id: int | None = Field(default=None, foreign_key="org_unit.id")
     age_band: AgeBand = Field(sa_column=_enum(AgeBand))
     gender: Gender = Field(sa_column=_enum(Gender))
+    # Flooding (services/flood.py): the keyed hash of the address that brought a new person from an
+    # anonymous phone, whether it came over that address's budget, and the exclusion that took it out of
+    # every count (NULL: it counts).
+    source: str | None = Field(default=None, max_length=16)
+    suspicious: bool = False
+    excluded_by_id: int | None = Field(default=None, foreign_key="check_in_exclusion.id", index=True)
+
+
+class CheckInExclusion(SQLModel, table=True):
+    """One organizer's or officer's action that took suspicious check-ins of an event out of every count,
+    and its undoing: who, when, which (all suspicious ones, or one source in one minute) and how many."""
+
+    __tablename__ = "check_in_exclusion"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+    source: str | None = Field(default=None, max_length=16)  # None: every source
+    minute: datetime | None = None  # the minute of arrival (UTC); None: every minute
+    count: int
+    excluded_by_id: int = Field(foreign_key="staff.id")
+    excluded_at: datetime = Field(default_factory=utcnow)
+    undone_by_id: int | None = Field(default=None, foreign_key="staff.id")
+    undone_at: datetime | None = None
 
 
 class Headcount(SQLModel, table=True):

@@ -98,6 +98,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "The body is larger than DIEMDANH_MAX_BODY_KB",
         415: "The body is not JSON",
         422: "The input is not valid (out of range, control characters, null in a patch...)",
+        429: "Too many new people from one network this minute; try again after Retry-After seconds",
         503: "The database is busy or unreachable; try again after Retry-After seconds",
     }.items()
 }
@@ -302,6 +303,8 @@ class CheckInOut(BaseModel):
     gender: Gender
     created: bool = True
     device_token: str | None = Field(default=None, description="set when a new device token was made")
+    suspicious: bool = Field(default=False, description="over its address's budget of new people a minute")
+    excluded: bool = Field(default=False, description="excluded from every count by staff (a flood)")
 
 
 class ParticipantOut(BaseModel):

@@ -39,7 +39,7 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services import demo, library, report_groups
+from server.services import demo, flood, library, report_groups
 from server.services.places_history import commune_on
 from server.services.scans import check_in_window, code_for, event_from_code
 
@@ -67,6 +67,7 @@ def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session,
     _check_clubs(session, settings, events, check_ins)
     _check_library(session)
     _check_place_changes(session, settings, check_ins)
+    _check_flood(session, events, check_ins)
 
     demo.wipe(session)
     assert not demo.has_data(session)
@@ -253,3 +254,14 @@ def _check_clubs(
     first = all_clubs[0]
     moved = [e for e in events.values() if e.club_id == first.id and e.club_slot != e.starts_at]
     assert len(moved) == 1 and moved[0].starts_at - moved[0].club_slot == timedelta(days=1)
+
+
+def _check_flood(session: Session, events: dict, check_ins: list[CheckIn]) -> None:  # type: ignore[type-arg]
+    """One event (the exhibition open now) has a batch from one address flagged suspicious, and only it:
+    the demo's own phones each come from their own connection."""
+    flagged = {c.event_id for c in check_ins if c.suspicious}
+    assert len(flagged) == 1
+    (event_id,) = flagged
+    assert events[event_id].title == demo.TODAY[0][1]
+    view = flood.overview(session, event_id)
+    assert len(view.groups) == 1 and view.groups[0].count > 20 and view.excluded == 0

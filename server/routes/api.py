@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 from sqlmodel import col, select
 
@@ -16,6 +16,7 @@ from server.deps import (
     OptionalStaff,
     SessionDep,
     SettingsDep,
+    client_address,
     staff_token_check,
 )
 from server.errors import MESSAGES, AppError, ErrorCode
@@ -91,6 +92,8 @@ def _check_in_out(record: CheckIn, result: CheckInResult | None = None) -> Check
         gender=record.gender,
         created=result.created if result else True,
         device_token=result.device_token if result else None,
+        suspicious=record.suspicious,
+        excluded=record.excluded_by_id is not None,
     )
 
 
@@ -236,10 +239,15 @@ def change_headcount(
 
 @router.post("/checkins", status_code=201, responses=_replayed(CheckInOut))
 def public_check_in(
-    body: PublicCheckInIn, response: Response, session: SessionDep, settings: SettingsDep
+    body: PublicCheckInIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> CheckInOut:
-    """A resident checks in with the poster's code (no login). The same rules as the check-in page."""
-    request = CheckInRequest(
+    """A resident checks in with the poster's code (no login). The same rules as the check-in page; past
+    its address's budget of new people a minute at the event it answers 429 (`checkin_busy`)."""
+    wanted = CheckInRequest(
         channel=Channel.public_api,
         key=body.nonce,
         code=body.code,
@@ -247,7 +255,7 @@ def public_check_in(
         claimed_at=body.checked_in_at,
         identity=Identity(device_token=body.device_token, profile=profile_of(body.profile)),
     )
-    result = checkin.check_in(session, settings, request)
+    result = checkin.check_in(session, settings, wanted, address=client_address(request))
     if not result.created:
         response.status_code = 200
     return _check_in_out(result.check_in, result)
@@ -255,13 +263,21 @@ def public_check_in(
 
 @router.post("/checkins/batch")
 def sync_batch(
-    body: BatchIn, staff: OptionalStaff, session: SessionDep, settings: SettingsDep, language: LanguageDep
+    body: BatchIn,
+    request: Request,
+    staff: OptionalStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    language: LanguageDep,
 ) -> BatchOut:
     """Check-ins and headcount changes made offline, each with its key and scan time, answered item by
     item in order. Without a login, items are a resident's phone's (event code and device token); with a
     staff login or token, the staff member's or their kiosk's."""
     items, keys = batch_items(body, staff)
-    return batch_out(sync.run_batch(session, settings, items, staff=staff, keys=keys), language)
+    outcomes = sync.run_batch(
+        session, settings, items, staff=staff, keys=keys, address=client_address(request)
+    )
+    return batch_out(outcomes, language)
 
 
 def batch_items(

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from server import codes
 from server.config import Settings
-from server.deps import SessionDep, SettingsDep, TemplatesDep
+from server.deps import SessionDep, SettingsDep, TemplatesDep, client_address
 from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Channel, Event, Gender, OrgUnit, UnitKind, Venue, utcnow
 from server.services import checkin, clubs, identities, scans
@@ -26,6 +26,7 @@ FORM_CODES = {
     ErrorCode.name_not_allowed_for_child,
     ErrorCode.profile_required,
     ErrorCode.invalid_input,
+    ErrorCode.checkin_busy,  # the form stays filled in: press again a minute later
 }
 
 
@@ -115,6 +116,7 @@ def submit_check_in(
                     device_token=token, profile=profile_of(form) if wants_profile else None
                 ),
             ),
+            address=client_address(request),
         )
     except AppError as error:
         event = error.extra.get("event")
@@ -126,6 +128,9 @@ def submit_check_in(
             return _respond(request, templates, context, token)
         participant = identities.participant_for_device(session, token)
         context.update(participant=participant, form=form, error=error.code)
+        if error.code == ErrorCode.checkin_busy:
+            wait = {"Retry-After": str(error.extra["retry_after"])}
+            return _respond(request, templates, context, token, status_code=429, headers=wait)
         return _respond(request, templates, context, token, status_code=422)
     event = session.get(Event, result.check_in.event_id)
     assert event is not None
@@ -217,11 +222,16 @@ def _respond(
     context: dict[str, Any],
     token: str | None,
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     fragment = request.headers.get("hx-request") == "true"
     name = "checkin/_checkin.html" if fragment else "checkin/page.html"
     response = templates.render(
-        request, name, context, status_code=status_code, headers={"Cache-Control": "no-store"}
+        request,
+        name,
+        context,
+        status_code=status_code,
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
     if token and request.cookies.get(DEVICE_COOKIE) != token:
         # Not HttpOnly on purpose: the page's script mirrors it into localStorage, which outlives cookies in

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -12,7 +13,7 @@ import qr
 from server import codes
 from server.config import Settings
 from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
-from server.errors import FormError
+from server.errors import AppError, ErrorCode, FormError
 from server.i18n import gettext, pick_language
 from server.models import (
     AgeBand,
@@ -27,7 +28,7 @@ from server.models import (
     Venue,
     in_zone,
 )
-from server.services import attendance, checkin, events, identities, scans
+from server.services import attendance, checkin, events, flood, identities, scans
 
 router = APIRouter(prefix="/events", include_in_schema=False)
 
@@ -88,6 +89,46 @@ def list_events(
     return templates.render(request, name, context)
 
 
+@router.get("/suspicious")
+def suspicious_events(
+    request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
+) -> Response:
+    """Events in scope with check-ins marked suspicious (a flood from one address), for the office."""
+    rows = flood.events_with_flags(session, staff)
+    return templates.render(request, "events/suspicious.html", {"rows": rows})
+
+
+@router.post("/{event_id}/suspicious/exclude")
+def exclude_suspicious(
+    event_id: int,
+    staff: CurrentStaff,
+    session: SessionDep,
+    source: Annotated[str, Form(max_length=16)] = "",
+    minute: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """One action: take the event's suspicious check-ins (all, or one source's in one minute) out of
+    every count; it is logged and can be undone."""
+    event = events.get_event(session, staff, event_id)
+    at: datetime | None = None
+    if minute:
+        try:
+            at = datetime.fromisoformat(minute)
+        except ValueError:
+            raise AppError(ErrorCode.invalid_input, "minute") from None
+        if at.tzinfo is None:
+            raise AppError(ErrorCode.invalid_input, "minute needs a time zone")
+    flood.exclude(session, staff, event, source=source or None, minute=at)
+    return RedirectResponse(f"/events/{event.id}#suspicious", status_code=303)
+
+
+@router.post("/{event_id}/suspicious/{exclusion_id}/undo")
+def undo_exclusion(event_id: int, exclusion_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
+    """Put an exclusion's check-ins back into every count (the log keeps both actions)."""
+    event = events.get_event(session, staff, event_id)
+    flood.undo(session, staff, event, exclusion_id)
+    return RedirectResponse(f"/events/{event.id}#suspicious", status_code=303)
+
+
 @router.get("/new")
 def new_event(
     request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
@@ -143,6 +184,7 @@ def show_context(
         "opens_at": opens_at,
         "closes_at": closes_at,
         "live": attendance.live_summary(session, event.id or 0),
+        "flood": flood.overview(session, event.id or 0),
         "age_bands": list(AgeBand),
         "genders": list(Gender),
         "nonce": checkin.new_nonce(),

@@ -28,14 +28,18 @@ class LiveSummary:
 
 
 def live_version(session: Session, event_id: int) -> str:
-    """A cheap fingerprint of the event's check-ins and headcounts: it changes whenever one is added."""
+    """A cheap fingerprint of the event's check-ins and headcounts: it changes whenever one is added, and
+    when suspicious check-ins are excluded from the counts or put back (services/flood.py)."""
     last_count = select(func.max(Headcount.id)).where(Headcount.event_id == event_id).scalar_subquery()
-    count, last_id, last_change = session.exec(
-        select(func.count(col(CheckIn.id)), func.max(CheckIn.id), last_count).where(
-            CheckIn.event_id == event_id
-        )
+    count, last_id, excluded, last_change = session.exec(
+        select(
+            func.count(col(CheckIn.id)),
+            func.max(CheckIn.id),
+            func.count(col(CheckIn.excluded_by_id)),
+            last_count,
+        ).where(CheckIn.event_id == event_id)
     ).one()
-    return f"{count}.{last_id or 0}.{last_change or 0}"
+    return f"{count}.{last_id or 0}.{excluded}.{last_change or 0}"
 
 
 def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSummary:

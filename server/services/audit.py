@@ -52,6 +52,8 @@ class Action(StrEnum):
     api_token_created = "api_token_created"
     api_token_revoked = "api_token_revoked"
     retention_run = "retention_run"
+    checkins_excluded = "checkins_excluded"
+    exclusion_undone = "exclusion_undone"
 
 
 LABELS: dict[Action, str] = {
@@ -79,6 +81,8 @@ LABELS: dict[Action, str] = {
     Action.api_token_created: N_("Created an API token"),
     Action.api_token_revoked: N_("Revoked an API token"),
     Action.retention_run: N_("Removed old identifying data"),
+    Action.checkins_excluded: N_("Excluded suspicious check-ins from the counts"),
+    Action.exclusion_undone: N_("Put excluded check-ins back into the counts"),
 }
 
 

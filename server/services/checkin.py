@@ -13,7 +13,9 @@ them. In short:
   skew); it may reach the server later (then the check-in is marked late; from an anonymous phone at most
   `LATE_SYNC_LIMIT` later). Reports count by the claimed time;
 - who: a phone's token, a personal card, a participant staff found, or a new participant's profile
-  (consent given, no name for under-16s); one check-in per person per event.
+  (consent given, no name for under-16s); one check-in per person per event;
+- flooding: a new person from an anonymous phone is counted against its source's budget at the event
+  (services/flood.py): past it the check-in is stored but suspicious, past three times it refused.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import attempts, clubs, identities, places_history, scans
+from server.services import attempts, clubs, flood, identities, places_history, scans
 from server.services.identities import Profile
 
 # A device clock may run a little fast; a scan "from the future" beyond this is refused.
@@ -115,9 +117,11 @@ def check_in(
     now: datetime | None = None,
     venue_id: int | None = None,
     cards_only: bool = False,
+    address: str | None = None,
 ) -> CheckInResult:
     """Record that someone came to an event, through any channel. `staff` is the source when a staff
-    member (or their kiosk) sends it; None is an anonymous phone. `now` is when it reached the server.
+    member (or their kiosk) sends it; None is an anonymous phone, and `address` where it came from (the
+    client's address, for the flood budget). `now` is when it reached the server.
 
     A kiosk is limited further: `venue_id` refuses events at any other venue, `cards_only` any identity
     but a personal card (both `forbidden`, logged like every refusal)."""
@@ -129,13 +133,13 @@ def check_in(
         request = _club_session_request(session, settings, request, now)
         try:
             event = start_write(session, settings, request.event_id, request.code, staff, venue_id=venue_id)
-            result = _check_in(session, settings, request, event, staff, now, cards_only)
+            result = _check_in(session, settings, request, event, staff, now, cards_only, address)
         except IntegrityError:
             # A concurrent request won a race on PostgreSQL (the same key, the same person at this event, or
             # the same new phone at another event): once more from the start finds what it stored.
             session.rollback()
             event = start_write(session, settings, request.event_id, request.code, staff, venue_id=venue_id)
-            result = _check_in(session, settings, request, event, staff, now, cards_only)
+            result = _check_in(session, settings, request, event, staff, now, cards_only, address)
     except AppError as error:
         session.rollback()
         if event is not None:
@@ -258,6 +262,7 @@ def _check_in(
     staff: Staff | None,
     now: datetime,
     cards_only: bool = False,
+    address: str | None = None,
 ) -> CheckInResult:
     identity = request.identity
     phone = staff is None
@@ -289,6 +294,11 @@ def _check_in(
             participant=participant,
             checked_in_at=earlier.checked_in_at,
         )
+    # Only a new person from an anonymous phone can be made up without limit: a known phone comes once per
+    # event, and staff and kiosks are named on every record.
+    source, suspicious = (
+        flood.admit_new_person(session, settings, event, address, now) if phone and new else (None, False)
+    )
     venue = session.get(Venue, event.venue_id)
     assert venue is not None, "events always have a venue (foreign key)"
     commune_id, village_id = place_of(session, venue, at.astimezone(settings.tz).date())
@@ -309,6 +319,8 @@ def _check_in(
         village_id=village_id,
         age_band=participant.age_band,
         gender=participant.gender,
+        source=source,
+        suspicious=suspicious,
     )
     session.add(record)
     session.flush()

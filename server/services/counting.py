@@ -2,7 +2,8 @@
 
 A **visit** is a check-in (weight 1) or a walk-in headcount change (weight +n/-n); a **person** is a distinct
 participant of a check-in. Headcounts never add people. Both carry the place, age band and gender as they
-were on the day, and the time of the visit (the claimed scan time, not when it reached the server).
+were on the day, and the time of the visit (the claimed scan time, not when it reached the server). A
+check-in that staff excluded as part of a flood (services/flood.py) counts nowhere until that is undone.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def visit_rows(check_ins: ColumnElement[bool], headcounts: ColumnElement[bool]) 
         col(CheckIn.channel).label("channel"),
         col(CheckIn.late).label("late"),
         col(CheckIn.village_id).label("village_id"),
-    ).where(check_ins)
+    ).where(check_ins, col(CheckIn.excluded_by_id).is_(None))  # a flood staff excluded (services/flood.py)
     counted: Any = sa_select(
         literal(WALK_IN, String).label("kind"),
         col(Headcount.delta).label("weight"),

@@ -39,7 +39,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import clubs, identities, kiosks, library, places, places_history, report_groups
+from server.services import clubs, flood, identities, kiosks, library, places, places_history, report_groups
 from server.services.checkin import CheckInRequest, Identity, check_in
 from server.services.clubs import ClubInput, ScheduleInput
 from server.services.events import EventInput, cancel_event, create_event, update_event
@@ -568,6 +568,8 @@ def _hold(session: Session, settings: Settings, w: _World, plan: _Plan) -> None:
         cancel_event(session, event, now=min(plan.starts_at - timedelta(hours=6), w.now))
     if plan.cancelled or plan.quiet or plan.starts_at >= w.now:
         return
+    if plan.title == TODAY[0][1]:
+        _flood(session, settings, w, event)
     turnout = w.rng.uniform(0.3, 0.65) if plan.roster else w.rng.uniform(0.35, 0.7)
     elapsed = min(1.0, (w.now - plan.starts_at) / (plan.ends_at - plan.starts_at))
     month = MONTH_FACTOR.get(plan.starts_at.astimezone(w.tz).month, 1.0)
@@ -590,7 +592,8 @@ def _hold(session: Session, settings: Settings, w: _World, plan: _Plan) -> None:
             request = CheckInRequest(
                 Channel.page, key, Identity(device_token=person.token, profile=person.profile), code=code
             )
-            check_in(session, settings, request, now=at)
+            # Each phone its own connection (the flood budget is by address: services/flood.py).
+            check_in(session, settings, request, now=at, address=f"demo-phone-{person.token}")
             continue
         # No phone. A regular shows their card; a child with a parent is counted at the door; someone
         # else is written on the paper register, which the organizer types in the next morning.
@@ -609,6 +612,21 @@ def _hold(session: Session, settings: Settings, w: _World, plan: _Plan) -> None:
             request = CheckInRequest(Channel.staff_form, key, identity, event_id=event.id, claimed_at=at)
             typed_at = min(w.now, at + timedelta(hours=15))
             check_in(session, settings, request, staff=organizer, now=typed_at)
+
+
+def _flood(session: Session, settings: Settings, w: _World, event: Event) -> None:
+    """A script posting made-up people from one address within one minute, 20 minutes ago: more than the
+    event's budget, so the organizer finds them under "Suspicious check-ins" (services/flood.py)."""
+    at = (w.now - timedelta(minutes=20)).replace(second=0, microsecond=0)
+    if not event.starts_at <= at:
+        return
+    code = code_for(event, settings)
+    for i in range(flood.budget(settings, event) + 25):
+        profile = Profile(age_band=AgeBand.from_25, gender=Gender.male, consent=True)
+        request = CheckInRequest(
+            Channel.public_api, f"demo-flood-{event.id}-{i:03d}", Identity(profile=profile), code=code
+        )
+        check_in(session, settings, request, now=at + timedelta(seconds=i % 60), address="203.0.113.50")
 
 
 def _arrival(w: _World, plan: _Plan) -> datetime:

@@ -46,10 +46,12 @@ def run_batch(
     keys: list[str] | None = None,
     venue_id: int | None = None,
     cards_only: bool = False,
+    address: str | None = None,
 ) -> list[Outcome]:
     """Send every item through the engine. An item the caller could not even parse comes as the AppError
     it raised (with its key in `keys`), so it is answered in its place. A kiosk's batch passes its
-    `venue_id` and `cards_only` on to the engine, which refuses what the kiosk may not do."""
+    `venue_id` and `cards_only` on to the engine, which refuses what the kiosk may not do; `address` is where
+    an anonymous phone's batch came from (the engine's flood budget)."""
     now = now or utcnow()
     outcomes = []
     for index, item in enumerate(items):
@@ -77,7 +79,14 @@ def run_batch(
                 outcomes.append(Outcome(key, status, headcount_id=counted.headcount.id))
             else:
                 result = checkin.check_in(
-                    session, settings, item, staff=staff, now=now, venue_id=venue_id, cards_only=cards_only
+                    session,
+                    settings,
+                    item,
+                    staff=staff,
+                    now=now,
+                    venue_id=venue_id,
+                    cards_only=cards_only,
+                    address=address,
                 )
                 status = "stored" if result.created else "replayed"
                 outcomes.append(

@@ -16,6 +16,8 @@
   var WAIT_FOR_LOGIN = { login_required: true };
   // Answers that are final for the person even though nothing new was stored.
   var DONE_CODES = { already_checked_in: true };
+  // Answers that mean "not now": too many new people from this network this minute (services/flood.py).
+  var TRY_AGAIN_CODES = { checkin_busy: true };
   var CHANNEL = "diemdanh-outbox";
 
   var dbPromise = null, flushing = null, followUp = null, followUpOptions = null, channel = null;
@@ -52,6 +54,7 @@
       if (result.status === "stored" || result.status === "replayed") return { state: "sent", result: result };
       if (DONE_CODES[result.code]) return { state: "sent", result: result };
       if (WAIT_FOR_LOGIN[result.code]) return { state: "waiting", needsLogin: true };
+      if (TRY_AGAIN_CODES[result.code]) return { state: "waiting" };
       return { state: "refused", result: result };
     }
     if (WAIT_FOR_LOGIN[result.code]) return { state: "waiting", needsLogin: true };

@@ -66,6 +66,7 @@ def running_server(
         DIEMDANH_BASE_URL=settings.base_url,
         DIEMDANH_SECRET_KEY=settings.secret_key,
         DIEMDANH_DATA_DIR=str(settings.data_dir),
+        DIEMDANH_FLOOD_NEW_PER_MINUTE=str(settings.flood_new_per_minute),
         PYTHONUNBUFFERED="1",
     )
     command = [

@@ -475,7 +475,8 @@ def test_outbox_keeps_what_failed_and_lists_what_was_refused(
           const judge = [O.judge(0).state, O.judge(502).state, O.judge(429).state,
             O.judge(200, {status: "refused", code: "already_checked_in"}).state,
             O.judge(200, {status: "refused", code: "login_required"}).needsLogin,
-            O.judge(401, {code: "login_required"}).state, O.judge(401, {code: "device_revoked"}).state];
+            O.judge(401, {code: "login_required"}).state, O.judge(401, {code: "device_revoked"}).state,
+            O.judge(200, {status: "refused", code: "checkin_busy"}).state];
           return {afterNetwork, notDue, after503, sent, refused, left: (await O.list()).map(i => i.key),
                   a: a.key, c: c.key, calls: calls.length, judge};
         }"""
@@ -487,7 +488,8 @@ def test_outbox_keeps_what_failed_and_lists_what_was_refused(
     assert outcome["refused"]["state"] == "refused"
     assert outcome["refused"]["result"]["message"] == "Thẻ đã bị thu hồi"
     assert outcome["left"] == [outcome["a"], outcome["c"]], "sent and waiting stay; a dismissed refusal goes"
-    assert outcome["judge"] == ["waiting", "waiting", "waiting", "sent", True, "waiting", "refused"]
+    judged = ["waiting", "waiting", "waiting", "sent", True, "waiting", "refused", "waiting"]
+    assert outcome["judge"] == judged
 
 
 def test_outbox_calls_during_a_round_share_one_follow_up_round_that_starts_after_them(
