@@ -21,7 +21,7 @@ from starlette.types import Scope
 from server.config import ROOT, Settings
 from server.db import make_engine
 from server.errors import MESSAGES, RETRY_AFTER_SECONDS, STATUS, AppError, ErrorCode, database_refusal
-from server.guards import InputGuardMiddleware
+from server.guards import HeadMiddleware, InputGuardMiddleware
 from server.i18n import gettext, pick_language
 from server.middleware import AddressMiddleware, SecurityMiddleware, problem_body
 from server.routes import (
@@ -122,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(AddressMiddleware)
     # Pages and files travel compressed: on weak 3G in the mountains bytes are what the resident waits for.
     app.add_middleware(GZipMiddleware, minimum_size=500)
+    app.add_middleware(HeadMiddleware)  # outermost: every layer inside sees a GET
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
@@ -168,9 +169,11 @@ def allowed_methods(app: FastAPI, scope: Scope) -> str:
     (GET for /events, which a POST serves too)."""
     served = [
         method
-        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
         if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)
     ]
+    if "GET" in served:
+        served.insert(1, "HEAD")  # HeadMiddleware answers HEAD wherever GET is served
     return ", ".join(served)
 
 

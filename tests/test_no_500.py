@@ -291,12 +291,23 @@ def test_405_names_every_method_of_the_path_in_allow(client: TestClient, world: 
     login(client, world["staff"])
     response = client.put("/events")
     _page(response, 405)
-    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["allow"] == "GET, HEAD, POST"
     problem = client.delete("/api/v1/events", headers=world["auth"])
     _problem(problem, 405, "method_not_allowed")
-    assert problem.headers["allow"] == "GET, POST"
+    assert problem.headers["allow"] == "GET, HEAD, POST"
 
 
-def test_head_on_a_route_without_it_is_a_405_with_allow(client: TestClient) -> None:
+def test_head_on_a_route_without_get_is_a_405_with_allow(client: TestClient) -> None:
     response = client.head("/api/v1/checkins")
     assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+def test_head_answers_as_get_without_the_body(client: TestClient, world: dict[str, Any]) -> None:
+    for path, headers in (("/healthz", {}), ("/login", {}), ("/api/v1/events", world["auth"])):
+        get, head = client.get(path, headers=headers), client.head(path, headers=headers)
+        assert get.status_code == head.status_code == 200, path
+        assert head.content == b"" and len(get.content) > 0, path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["content-length"] == get.headers["content-length"], path
+    refused = client.head("/events")  # a staff page: the same redirect to the login page as GET
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
