@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +48,8 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         # comes just before the first write, so a write waits for the lock (busy_timeout) instead of
         # failing at once because an older read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT).
         sa_event.listen(engine, "connect", _sqlite_pragmas(int(timeout * 1000)))
+        if db_path and db_path != ":memory:":
+            _GATES[engine] = WriteGate(Path(db_path), timeout)
         return engine
     # A server that does not answer, or a lock held past the timeout, fails the request (the app answers
     # 503 with Retry-After) instead of holding it forever; pool_pre_ping drops connections a restart
@@ -75,17 +83,91 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return set_pragmas
 
 
+class WriteGate:
+    """The queue in front of a SQLite file's write lock. SQLite makes a writer that finds the file locked
+    poll with growing sleeps (1 ms up to 100 ms), so under load a few unlucky requests wait seconds while
+    others pass; the gate lines writers up instead: the threads of this process on a lock (woken as soon
+    as it is free), one thread per process on an flock of `<file>-writer` (polled every millisecond or
+    so). Waiting is bounded by the database timeout, after which the write fails as a busy database (503)."""
+
+    def __init__(self, db_path: Path, timeout: float) -> None:
+        self.path = db_path.with_name(db_path.name + "-writer")
+        self.timeout = timeout
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        if not self._threads.acquire(timeout=self.timeout):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            self._flock(deadline)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def _flock(self, deadline: float) -> None:
+        if self._fd is None or self._pid != os.getpid():  # a forked worker opens its own descriptor
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, WriteGate] = weakref.WeakKeyDictionary()
+_HELD = "write_gate"  # session.info key: the gate a session holds until its transaction ends
+
+
 def begin_write(session: Session) -> None:
     """Start a transaction that reads, then writes, as one unit: on SQLite take the write lock now
     (BEGIN IMMEDIATE, waiting up to busy_timeout) so that what it reads cannot change before it writes.
-    Commits whatever the session had pending first. No-op on PostgreSQL, where row locks and unique
-    constraints do this job."""
-    if session.get_bind().dialect.name != "sqlite":
+    Commits whatever the session had pending first. Writers queue at the file's WriteGate first; it is
+    released when the transaction ends (commit, rollback or close). No-op on PostgreSQL, where row locks
+    and unique constraints do this job."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
         return
     session.commit()
     dbapi_connection = session.connection().connection.dbapi_connection
-    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+    if dbapi_connection is None or dbapi_connection.in_transaction:
+        return
+    gate = _GATES.get(bind) if isinstance(bind, Engine) else None
+    if gate is not None and _HELD not in session.info:
+        gate.acquire()
+        session.info[_HELD] = gate
+    try:
         dbapi_connection.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        _release_gate(session)
+        raise
+
+
+def _release_gate(session: Session, *_args: Any) -> None:
+    gate = session.info.pop(_HELD, None)
+    if gate is not None:
+        gate.release()
+
+
+def _end_of_transaction(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the session's outermost transaction: the write is over
+        _release_gate(session)
+
+
+sa_event.listen(Session, "after_transaction_end", _end_of_transaction)
 
 
 @contextmanager

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlmodel import Session
 
@@ -16,17 +17,29 @@ from server.models import KioskDevice, Role, Staff, utcnow
 from server.services import kiosks
 from server.templating import Templates
 
+# These three are `async def` although they do no I/O on the way in: FastAPI runs a plain `def` dependency in
+# its thread pool, and each hand-off costs about as much as a small query. Closing the session may talk to
+# the database (it gives its connection back), so that part runs in a thread when there is a connection,
+# outside the pool's limit as FastAPI does it: when every pooled thread waits for a database connection,
+# the sessions holding the connections must still be able to close.
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        else:
+            session.close()
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_templates(request: Request) -> Templates:
+async def get_templates(request: Request) -> Templates:
     return request.app.state.templates
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from sqlalchemy import inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from server.config import Settings
-from server.db import make_engine, migrate
+from server.db import begin_write, make_engine, migrate
+from server.errors import database_refusal
 
 
 def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
@@ -51,3 +59,83 @@ def test_the_demo_flag_never_waits_for_the_request_pool(app) -> None:  # type: i
     finally:  # no lifespan ran: close what the test opened
         app.state.engine.dispose()
         meta.dispose()
+
+
+def _sqlite_only(settings: Settings) -> None:
+    if not settings.is_sqlite:
+        pytest.skip("the write gate is SQLite's")
+
+
+def test_every_end_of_a_write_opens_the_gate_for_the_next(settings: Settings) -> None:
+    """Commit, rollback and close each let the next writer in at once: a gate left shut would make the next
+    write wait out the timeout and fail."""
+    _sqlite_only(settings)
+    engine = make_engine(replace(settings, db_timeout_seconds=0.5))
+    ends = [Session.commit, Session.rollback, Session.close]
+    for end in ends:
+        session = Session(engine)
+        begin_write(session)
+        session.exec(text("UPDATE org_unit SET name = name WHERE id = 0"))  # type: ignore[call-overload]
+        end(session)
+        with Session(engine) as second:
+            begin_write(second)  # would raise "database is locked" after 0.5 s
+            second.commit()
+        session.close()
+    engine.dispose()
+
+
+def test_a_writer_waits_at_the_gate_and_then_fails_as_a_busy_database(settings: Settings) -> None:
+    """A second writer of the same process queues behind the first; past the timeout it fails the way a
+    locked database does (the app answers 503 with Retry-After), and nothing of it was written."""
+    _sqlite_only(settings)
+    engine = make_engine(replace(settings, db_timeout_seconds=0.3))
+    holder = Session(engine)
+    begin_write(holder)
+    failed: list[BaseException] = []
+
+    def second_writer() -> None:
+        with Session(engine) as session:
+            try:
+                begin_write(session)
+            except sqlite3.OperationalError as error:
+                failed.append(error)
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    thread.join(timeout=10)
+    holder.rollback()
+    holder.close()
+    assert [str(error) for error in failed] == ["database is locked"]
+    assert database_refusal(failed[0]) is not None  # the app's 503 for a busy database
+    with Session(engine) as session:  # and the gate is open again
+        begin_write(session)
+        session.commit()
+    engine.dispose()
+
+
+def test_the_gate_queues_writers_of_another_process(settings: Settings, tmp_path: Path) -> None:
+    """Another process (a second uvicorn worker, the CLI) holding the gate's file lock keeps this one's
+    writer out until it lets go."""
+    _sqlite_only(settings)
+    engine = make_engine(replace(settings, db_timeout_seconds=0.3))
+    db_file = Path(settings.database_url.split(":///", 1)[1])
+    script = (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(db_file) + '-writer'!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        with Session(engine) as session, pytest.raises(sqlite3.OperationalError):
+            begin_write(session)
+    finally:
+        other.communicate("go\n", timeout=10)
+    with Session(engine) as session:
+        begin_write(session)
+        session.commit()
+    engine.dispose()

@@ -144,7 +144,7 @@ def offline_page(request: Request, templates: TemplatesDep) -> Response:
 @router.get("/offline/checkin")
 def offline_check_in(request: Request, templates: TemplatesDep) -> Response:
     """What the worker shows for any check-in link with no signal: the scan is kept on the phone."""
-    context = {"age_bands": list(AgeBand), "genders": list(Gender), "form": {}, "homes": None}
+    context = {"age_bands": list(AgeBand), "genders": list(Gender), "form": {}, "place": None}
     return templates.render(request, "offline/checkin.html", context, headers={"Cache-Control": "no-cache"})
 
 

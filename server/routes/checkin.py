@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
@@ -132,9 +133,7 @@ def submit_check_in(
             wait = {"Retry-After": str(error.extra["retry_after"])}
             return _respond(request, templates, context, token, status_code=429, headers=wait)
         return _respond(request, templates, context, token, status_code=422)
-    event = session.get(Event, result.check_in.event_id)
-    assert event is not None
-    context = _context(session, settings, event, code, scan)
+    context = _context(session, settings, result.event, code, scan, venue=result.venue)
     context.update(participant=result.participant, done=result.check_in, earlier=None)
     return _respond(request, templates, context, result.device_token or token)
 
@@ -182,31 +181,48 @@ def profile_of(form: dict[str, Any]) -> Profile:
     )
 
 
-def _context(session: Session, settings: Settings, event: Event, code: str, scan: str) -> dict[str, Any]:
-    """What every state of the page shows: the event and where it is; the home choices on demand."""
-    venue = session.get(Venue, event.venue_id)
-    assert venue is not None
-    unit = session.get(OrgUnit, venue.unit_id)
-    commune = unit if unit is None or unit.kind != UnitKind.village else session.get(OrgUnit, unit.parent_id)
+class _Place:
+    """Where the event is, read only when a page shows it (the whole page, the first-time form's homes):
+    the answer to an htmx check-in needs none of it."""
 
-    def homes() -> list[OrgUnit]:
-        # Only the first-time form needs them: a one-tap or successful check-in does not run this query.
+    def __init__(self, session: Session, venue: Venue) -> None:
+        self._session = session
+        self._venue = venue
+
+    @cached_property
+    def unit(self) -> OrgUnit | None:
+        return self._session.get(OrgUnit, self._venue.unit_id)
+
+    @cached_property
+    def commune(self) -> OrgUnit | None:
+        unit = self.unit
+        if unit is None or unit.kind != UnitKind.village:
+            return unit
+        return self._session.get(OrgUnit, unit.parent_id)
+
+    def homes(self) -> list[OrgUnit]:
+        """The commune and its villages, for the first-time form's "where do you live"."""
+        commune = self.commune
         if commune is None:
             return []
-        villages = session.exec(
+        villages = self._session.exec(
             select(OrgUnit)
             .where(OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village)
             .order_by(col(OrgUnit.name))
         ).all()
         return [commune, *villages]
 
+
+def _context(
+    session: Session, settings: Settings, event: Event, code: str, scan: str, *, venue: Venue | None = None
+) -> dict[str, Any]:
+    """What every state of the page shows: the event and where it is (`venue` if the caller has it)."""
+    venue = venue or session.get(Venue, event.venue_id)
+    assert venue is not None
     return {
         "event": event,
         "venue": venue,
-        "unit": unit,
-        "commune": commune,
-        "homes": homes,
-        "default_home": unit.id if unit else None,
+        "place": _Place(session, venue),
         "code": codes.normalize(code) or code,
         "nonce": checkin.new_nonce(),
         "scan": scan,

@@ -93,6 +93,8 @@ class CheckInResult:
     check_in: CheckIn
     participant: Participant
     created: bool  # False: the key had been seen, this is the first answer again
+    event: Event  # as read under the write lock: the caller shows it without reading it again
+    venue: Venue
     device_token: str | None = None  # a new token made for this phone: the caller stores it there
 
 
@@ -337,7 +339,14 @@ def _check_in(
         )
     )
     session.commit()
-    return CheckInResult(check_in=record, participant=participant, created=True, device_token=new_token)
+    return CheckInResult(
+        check_in=record,
+        participant=participant,
+        created=True,
+        event=event,
+        venue=venue,
+        device_token=new_token,
+    )
 
 
 def _phone_claim(settings: Settings, event: Event, request: CheckInRequest, now: datetime) -> datetime | None:
@@ -417,8 +426,15 @@ def _replay(
     token = _token_for(settings, key)
     credential = session.get(Credential, earlier.credential_id) if earlier.credential_id else None
     made = credential is not None and credential.lookup == identities.device_hash(token)
+    venue = session.get(Venue, event.venue_id)
+    assert venue is not None, "events always have a venue (foreign key)"
     return CheckInResult(
-        check_in=earlier, participant=participant, created=False, device_token=token if made else None
+        check_in=earlier,
+        participant=participant,
+        created=False,
+        event=event,
+        venue=venue,
+        device_token=token if made else None,
     )
 
 
