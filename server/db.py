@@ -162,11 +162,27 @@ def _release_gate(session: Session, *_args: Any) -> None:
         gate.release()
 
 
+_WROTE = "wrote"  # session.info key: the transaction has flushed a change
+
+
+def wrote(session: Session) -> bool:
+    """Whether the session's transaction has changed anything yet (flushed or pending). A refusal before any
+    change can be logged in the same transaction instead of rolling back, which would expire every object
+    the caller still shows and read each of them again."""
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+def _flushed(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
 def _end_of_transaction(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the session's outermost transaction: the write is over
         _release_gate(session)
+        session.info.pop(_WROTE, None)
 
 
+sa_event.listen(Session, "after_flush", _flushed)
 sa_event.listen(Session, "after_transaction_end", _end_of_transaction)
 
 

@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 from server import codes
 from server.auth import can_use_venue
 from server.config import Settings
-from server.db import begin_write
+from server.db import begin_write, wrote
 from server.errors import AppError, ErrorCode
 from server.models import (
     Channel,
@@ -143,7 +143,8 @@ def check_in(
             event = start_write(session, settings, request.event_id, request.code, staff, venue_id=venue_id)
             result = _check_in(session, settings, request, event, staff, now, cards_only, address)
     except AppError as error:
-        session.rollback()
+        if wrote(session):  # a new person or phone made before the refusal must not stay
+            session.rollback()
         if event is not None:
             error.extra.setdefault("event", event)  # the page re-renders its form around it
         participant = error.extra.get("participant")
