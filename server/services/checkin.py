@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 from server import codes
 from server.auth import can_use_venue
 from server.config import Settings
-from server.db import begin_write, wrote
+from server.db import begin_write, insert_row, wrote
 from server.errors import AppError, ErrorCode
 from server.models import (
     Channel,
@@ -325,9 +325,9 @@ def _check_in(
         source=source,
         suspicious=suspicious,
     )
-    session.add(record)
-    session.flush()
-    session.add(
+    insert_row(session, record)
+    insert_row(
+        session,
         attempts.attempt_row(
             request.channel,
             event,
@@ -337,7 +337,7 @@ def _check_in(
             staff,
             participant_id=participant.id,
             check_in_id=record.id,
-        )
+        ),
     )
     session.commit()
     return CheckInResult(

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from server import codes
 from server.auth import can_use_venue, scope_path
 from server.config import Settings
+from server.db import insert_row
 from server.errors import AppError, ErrorCode
 from server.models import (
     AgeBand,
@@ -121,7 +122,8 @@ def validate_profile(session: Session, profile: Profile) -> None:
 
 
 def new_participant(session: Session, profile: Profile, now: datetime) -> Participant:
-    """Add (not commit) a participant after checking the profile's rules."""
+    """Insert (not commit) a participant after checking the profile's rules (db.insert_row: the object is
+    not tracked by the session)."""
     validate_profile(session, profile)
     name = (profile.name or "").strip() or None
     participant = Participant(
@@ -134,9 +136,7 @@ def new_participant(session: Session, profile: Profile, now: datetime) -> Partic
         consent_version=CONSENT_VERSION,
         created_at=now,
     )
-    session.add(participant)
-    session.flush()
-    return participant
+    return insert_row(session, participant)
 
 
 def register(session: Session, profile: Profile, *, now: datetime | None = None) -> Participant:
@@ -147,16 +147,14 @@ def register(session: Session, profile: Profile, *, now: datetime | None = None)
 
 
 def add_device(session: Session, participant: Participant, token: str, now: datetime) -> Credential:
-    """Add (not commit) the phone's token as a credential of the participant."""
+    """Insert (not commit) the phone's token as a credential of the participant (db.insert_row)."""
     credential = Credential(
         participant_id=participant.id or 0,
         kind=CredentialKind.device,
         lookup=device_hash(token),
         issued_at=now,
     )
-    session.add(credential)
-    session.flush()
-    return credential
+    return insert_row(session, credential)
 
 
 # --- Cards -------------------------------------------------------------------------------------------
