@@ -5,7 +5,8 @@ It owns every rule, logs every outcome (accepted, replayed or refused) in `check
 own transaction. docs/checkin-rules.md lists the rules with their error codes and the tests that prove
 them. In short:
 - the event is named by its signed code (anyone) or by its id (staff, within their scope); it is re-read
-  under a write lock (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE on PostgreSQL);
+  under a lock (BEGIN IMMEDIATE on SQLite; SELECT ... FOR SHARE on PostgreSQL, which check-ins share and an
+  edit or a cancel of the event waits for);
 - the idempotency key: the same key with the same content returns the first answer and stores nothing;
   with other content it is refused (`key_reused`);
 - a cancelled event takes no new check-in; a rotating-code event needs a fresh screen code from phones;
@@ -197,10 +198,15 @@ def start_write(
     staff: Staff | None,
     *,
     venue_id: int | None = None,
+    exclusive: bool = False,
 ) -> Event:
-    """Take the write lock, then read the event the request names inside it (one read, not two)."""
+    """Take the write lock, then read the event the request names inside it (one read, not two). Check-ins
+    share the event's lock on PostgreSQL; `exclusive` for a write that must see no other one meanwhile (a
+    walk-in count going down must not pass zero)."""
     begin_write(session)
-    return resolve_event(session, settings, event_id, code, staff, lock=True, venue_id=venue_id)
+    return resolve_event(
+        session, settings, event_id, code, staff, lock=True, exclusive=exclusive, venue_id=venue_id
+    )
 
 
 def resolve_event(
@@ -211,19 +217,20 @@ def resolve_event(
     staff: Staff | None,
     *,
     lock: bool = False,
+    exclusive: bool = False,
     venue_id: int | None = None,
 ) -> Event:
     """The event a request names: by signed code (anyone) or by id (staff). Staff act only on events in
     their scope, however they name them: a card or a paper register is not for another commune's event.
     With `venue_id` (a kiosk), only events at that venue."""
     if code:
-        event = scans.event_by_code(session, settings, code, lock=lock)
+        event = scans.event_by_code(session, settings, code, lock=lock, exclusive=exclusive)
         if staff is None:
             return event
     elif staff is None or event_id is None:
         raise AppError(ErrorCode.code_invalid)
     else:
-        found = scans.load_event(session, event_id, lock=lock)
+        found = scans.load_event(session, event_id, lock=lock, exclusive=exclusive)
         if found is None:
             raise AppError(ErrorCode.not_found)
         event = found

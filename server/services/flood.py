@@ -91,6 +91,7 @@ def admit_new_person(
     the source to store and whether the check-in is suspicious (then the source's other new people of
     this minute are marked too). Over the hard limit: `checkin_busy`, with the seconds to wait."""
     source = source_of(settings, address)
+    _one_admission_at_a_time(session, event, source)
     start = minute_of(now)
     same_minute = and_(
         col(CheckIn.event_id) == event.id,
@@ -108,6 +109,17 @@ def admit_new_person(
             update(CheckIn).where(same_minute, col(CheckIn.suspicious).is_(False)).values(suspicious=True)
         )
     return source, suspicious
+
+
+def _one_admission_at_a_time(session: Session, event: Event, source: str) -> None:
+    """Check-ins at one event run side by side on PostgreSQL (they share the event's lock), so two new
+    people from one source could both count the same number and pass the limit together: they queue on a
+    lock of that event and source until their transaction ends. SQLite has one writer at a time anyway."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"flood:{event.id}:{source}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 # --- What staff see, and the one action ---------------------------------------------------------------
@@ -177,7 +189,7 @@ def exclude(
     every count, in one logged action. `event` must already be in the staff member's scope."""
     now = now or utcnow()
     begin_write(session)
-    locked = scans.load_event(session, event.id or 0, lock=True)
+    locked = scans.load_event(session, event.id or 0, lock=True, exclusive=True)  # no admission meanwhile
     assert locked is not None
     which: list[ColumnElement[bool]] = [
         col(CheckIn.event_id) == locked.id,

@@ -59,11 +59,15 @@ def change_headcount(
     event: Event | None = None
     try:
         try:
-            event = checkin.start_write(session, settings, request.event_id, None, staff, venue_id=venue_id)
+            event = checkin.start_write(
+                session, settings, request.event_id, None, staff, venue_id=venue_id, exclusive=True
+            )
             result = _change(session, settings, request, event, staff, now)
         except IntegrityError:
             session.rollback()  # the same key from another process won: once more answers as a replay
-            event = checkin.start_write(session, settings, request.event_id, None, staff, venue_id=venue_id)
+            event = checkin.start_write(
+                session, settings, request.event_id, None, staff, venue_id=venue_id, exclusive=True
+            )
             result = _change(session, settings, request, event, staff, now)
     except AppError as error:
         session.rollback()

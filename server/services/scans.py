@@ -63,10 +63,12 @@ def open_scan(
     return event, scan_pass(settings, event, now)
 
 
-def event_by_code(session: Session, settings: Settings, raw_code: str, *, lock: bool = False) -> Event:
+def event_by_code(
+    session: Session, settings: Settings, raw_code: str, *, lock: bool = False, exclusive: bool = False
+) -> Event:
     code = codes.normalize(raw_code or "")
     event_id = codes.event_id_of(code) if code else None
-    event = load_event(session, event_id, lock=lock) if event_id else None
+    event = load_event(session, event_id, lock=lock, exclusive=exclusive) if event_id else None
     if (
         code is None
         or event is None
@@ -78,12 +80,15 @@ def event_by_code(session: Session, settings: Settings, raw_code: str, *, lock: 
     return event
 
 
-def load_event(session: Session, event_id: int, *, lock: bool) -> Event | None:
-    """The event as the database has it now; with `lock`, inside the write (FOR UPDATE on PostgreSQL,
-    after BEGIN IMMEDIATE on SQLite), so a cancel or a move cannot slip in before the check-in is stored."""
+def load_event(session: Session, event_id: int, *, lock: bool, exclusive: bool = False) -> Event | None:
+    """The event as the database has it now; with `lock`, inside the write (after BEGIN IMMEDIATE on
+    SQLite; on PostgreSQL FOR SHARE, or FOR UPDATE when `exclusive`), so a cancel or a move cannot slip in
+    before the check-in is stored. Check-ins only add rows next to the event, so they share the lock and
+    run side by side; whatever changes the event (an edit, a cancel: an UPDATE) or must see no check-in
+    arrive meanwhile (`exclusive`) waits for them, and they for it."""
     if not lock:
         return session.get(Event, event_id)
-    statement = select(Event).where(Event.id == event_id).with_for_update()
+    statement = select(Event).where(Event.id == event_id).with_for_update(read=not exclusive)
     return session.exec(statement.execution_options(populate_existing=True)).first()
 
 
