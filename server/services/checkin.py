@@ -301,6 +301,7 @@ def _check_in(
     )
     venue = session.get(Venue, event.venue_id)
     assert venue is not None, "events always have a venue (foreign key)"
+    identities.place_name(participant, venue.unit_id)  # a new person's name belongs to this place (names.py)
     commune_id, village_id = place_of(session, venue, at.astimezone(settings.tz).date())
     record = CheckIn(
         event_id=event.id or 0,
