@@ -54,7 +54,7 @@ def prepare(settings: Settings, count: int) -> tuple[int, str, list[str]]:
             numbers = []
             for _ in range(count):
                 person = identities.register(
-                    session, Profile(AgeBand.from_25, Gender.female, consent=True), now=utcnow()
+                    session, admin, Profile(AgeBand.from_25, Gender.female, consent=True), now=utcnow()
                 )
                 numbers.append(identities.issue_card(session, settings, admin, person, venue).lookup)
             _, code = kiosks.enrol_device(session, admin, venue.id, "Benchmark kiosk", utcnow())

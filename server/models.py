@@ -411,6 +411,9 @@ class Participant(SQLModel, table=True):
     age_band: AgeBand = Field(sa_column=_enum(AgeBand))
     gender: Gender = Field(sa_column=_enum(Gender))
     home_unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    # Where they first told us who they are (the unit of the event's venue, or of the staff member or venue
+    # that registered them): staff of that place, or of the home unit, may see the name (services/names.py).
+    name_unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
     consent_at: datetime | None = None
     consent_version: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(default_factory=utcnow)

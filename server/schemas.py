@@ -255,7 +255,9 @@ class BatchResultOut(BaseModel):
     check_in_id: int | None = None
     headcount_id: int | None = None
     late: bool = False
-    who: str | None = Field(default=None, description="the participant's name, if given (staff only)")
+    who: str | None = Field(
+        default=None, description="the participant's name, if given and yours to see (staff only)"
+    )
     participant_id: int | None = Field(default=None, description="who it was (staff only)")
     checked_in_at: datetime | None = Field(
         default=None, description="when they came: this check-in, or the earlier one (already_checked_in)"
@@ -309,7 +311,10 @@ class CheckInOut(BaseModel):
 
 class ParticipantOut(BaseModel):
     id: int
-    name: str | None = Field(description="only adults who chose to give it")
+    name: str | None = Field(
+        description="only adults who chose to give it, and only to staff of the area where it was given or "
+        "where the person lives (null otherwise)"
+    )
     age_band: AgeBand
     gender: Gender
     home_unit_id: int | None

@@ -130,15 +130,23 @@ def count_rows(session: Session, model: type) -> int:
 
 
 def make_participant(
-    session: Session, *, name: str | None = None, home_unit: OrgUnit | None = None, **overrides: Any
+    session: Session,
+    *,
+    name: str | None = None,
+    home_unit: OrgUnit | None = None,
+    name_unit: OrgUnit | None = None,
+    **overrides: Any,
 ) -> Participant:
-    """A participant who gave consent: an anonymous adult unless a name is given."""
+    """A participant who gave consent: an anonymous adult unless a name is given; registered (their name
+    given) at `name_unit`, by default their home."""
+    given = name_unit or home_unit
     values: dict[str, Any] = {
         "name": name,
         "search_name": search_form(name or ""),
         "age_band": AgeBand.from_25,
         "gender": Gender.female,
         "home_unit_id": home_unit.id if home_unit else None,
+        "name_unit_id": given.id if given else None,
         "consent_at": datetime(2025, 7, 1, tzinfo=UTC),
         "consent_version": CONSENT_VERSION,
     }

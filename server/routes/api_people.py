@@ -14,7 +14,7 @@ from server.errors import AppError, ErrorCode
 from server.models import Credential, Participant, Venue
 from server.routes.api import profile_of
 from server.schemas import PROBLEM_RESPONSES, CardIn, CardOut, NewParticipantIn, ParticipantOut
-from server.services import identities
+from server.services import identities, names
 
 router = APIRouter(
     prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)], responses=PROBLEM_RESPONSES
@@ -33,11 +33,11 @@ def _card_out(card: Credential) -> CardOut:
     )
 
 
-def _participant_out(session: Session, participant: Participant) -> ParticipantOut:
+def _participant_out(session: Session, participant: Participant, name: str | None) -> ParticipantOut:
     cards = identities.cards_of(session, [participant.id or 0])[participant.id or 0]
     return ParticipantOut(
         id=participant.id or 0,
-        name=participant.name,
+        name=name,
         age_band=participant.age_band,
         gender=participant.gender,
         home_unit_id=participant.home_unit_id,
@@ -60,9 +60,10 @@ def find_participants(
     q: Annotated[str, Query(max_length=100)] = "",
 ) -> list[ParticipantOut]:
     """Participants in your area whose name (diacritics optional) or card number matches `q` (at most 20);
-    check one in with `participant_id`."""
+    check one in with `participant_id`. A name finds, and `name` shows, only names given in your area or of
+    people living there; a card number finds its holder, nameless if the name is not yours to see."""
     return [
-        _participant_out(session, row.participant)
+        _participant_out(session, row.participant, row.name)
         for row in identities.find_participants(session, settings, staff, q)
     ]
 
@@ -80,8 +81,8 @@ def register_participant(
         participant = session.get(Participant, card.participant_id)
         assert participant is not None
     else:
-        participant = identities.register(session, profile)
-    return _participant_out(session, participant)
+        participant = identities.register(session, staff, profile)
+    return _participant_out(session, participant, names.shown(session, staff, participant))
 
 
 @router.post("/participants/{participant_id}/cards", status_code=201)

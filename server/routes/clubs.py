@@ -114,7 +114,7 @@ def show_context(
     assert venue is not None
     upcoming, past = clubs.list_sessions(session, club)
     query = extra.get("q", "")
-    roster = clubs.members(session, club)
+    roster = clubs.members(session, staff, club)
     on_roster = {m.participant.id for m in roster}
     found = identities.find_participants(session, settings, staff, query) if query else []
     return {

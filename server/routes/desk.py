@@ -18,7 +18,7 @@ from server.errors import AppError, ErrorCode
 from server.models import AgeBand, Channel, CheckIn, CheckInMode, Event, Gender, Participant, Venue, utcnow
 from server.routes.checkin import profile_of
 from server.routes.events import is_fragment, show_context
-from server.services import checkin, events, headcounts, scans
+from server.services import checkin, events, headcounts, names, scans
 from server.services.checkin import CheckInRequest, Identity
 from server.services.headcounts import HeadcountRequest
 
@@ -27,12 +27,14 @@ router = APIRouter(prefix="/events", include_in_schema=False)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a desk form shows after a try: the stored check-in, or the refusal."""
+    """What a desk form shows after a try: the stored check-in (and the name, if the organizer may see
+    it), or the refusal."""
 
     check_in: CheckIn | None = None
     participant: Participant | None = None
     error: ErrorCode | None = None
     already: bool = False
+    name: str | None = None
 
 
 def _visit_time(day: str, clock: str, settings: Settings) -> datetime | None:
@@ -55,9 +57,12 @@ def _try(
         result = checkin.check_in(session, settings, request, staff=staff)
     except AppError as error:
         if error.code == ErrorCode.already_checked_in:
-            return Outcome(error.extra["check_in"], error.extra["participant"], already=True)
+            holder = error.extra["participant"]
+            name = names.shown(session, staff, holder)
+            return Outcome(error.extra["check_in"], holder, already=True, name=name)
         return Outcome(error=error.code)
-    return Outcome(result.check_in, result.participant)
+    name = names.shown(session, staff, result.participant)
+    return Outcome(result.check_in, result.participant, name=name)
 
 
 def _answer(
@@ -241,7 +246,7 @@ def count_walk_in(
     if not is_fragment(request) and error is None:
         return RedirectResponse(f"/events/{event.id}#headcount", status_code=303)
     counting = {"age_band": age_band, "gender": gender}
-    context = show_context(session, settings, event, headcount_error=error, counting=counting)
+    context = show_context(session, settings, event, staff=staff, headcount_error=error, counting=counting)
     name = "events/_headcount.html" if is_fragment(request) else "events/show.html"
     return templates.render(request, name, context, status_code=422 if error else 200)
 

@@ -183,7 +183,7 @@ def show_context(
         "qr_svg": qr.render_svg(scans.link_for(event, settings)),
         "opens_at": opens_at,
         "closes_at": closes_at,
-        "live": attendance.live_summary(session, event.id or 0),
+        "live": attendance.live_summary(session, event.id or 0, staff=staff),
         "flood": flood.overview(session, event.id or 0),
         "age_bands": list(AgeBand),
         "genders": list(Gender),
@@ -265,7 +265,7 @@ def live(
     event = events.get_event(session, staff, event_id)
     if v and attendance.live_version(session, event.id or 0) == v:
         return Response(status_code=204)
-    summary = attendance.live_summary(session, event.id or 0)
+    summary = attendance.live_summary(session, event.id or 0, staff=staff)
     return templates.render(
         request,
         "events/_live.html",

@@ -18,7 +18,7 @@ from server.i18n import gettext, pick_language
 from server.models import AgeBand, Gender, Staff, Venue
 from server.routes import my_data
 from server.routes.checkin import FORM_CODES, profile_of
-from server.services import events, identities, rights
+from server.services import events, identities, names, rights
 from server.services.identities import Profile
 
 router = APIRouter(prefix="/people", include_in_schema=False)
@@ -107,8 +107,7 @@ def print_cards(
             qr.Card(
                 payload=codes.card_payload(row.card.lookup),
                 number=codes.pretty(row.card.lookup),
-                name=row.participant.name
-                or gettext(language, "Participant no. %(num)s") % {"num": row.participant.id},
+                name=row.name or gettext(language, "Participant no. %(num)s") % {"num": row.participant.id},
                 place=row.venue.name if row.venue else "",
             )
             for row in rows
@@ -212,11 +211,15 @@ def _group_context(session: Session, staff: Staff, **extra: Any) -> dict[str, An
 
 def _person_context(session: Session, staff: Staff, participant_id: int, **extra: Any) -> dict[str, Any]:
     participant = identities.get_participant(session, staff, participant_id)
+    # Only staff who may see the name see what is stored and act for the person (services/names.py).
+    may_act = names.is_visible(session, staff, participant)
     return {
-        **my_data.form_context(session, participant),
+        **(my_data.form_context(session, participant) if may_act else {}),
         "staff_view": True,
         "action_base": f"/people/{participant.id}",
         "person": participant,
+        "name": participant.name if may_act else None,
+        "may_act": may_act,
         "cards": identities.all_cards(session, participant.id or 0),
         "venues": events.venues_for(session, staff),
         "errors": {},
@@ -230,7 +233,7 @@ def _person_context(session: Session, staff: Staff, participant_id: int, **extra
 @router.get("/{participant_id}/data.json")
 def download_person(participant_id: int, staff: CurrentStaff, session: SessionDep) -> Response:
     """Everything stored about a participant, as a JSON file to hand them."""
-    participant = identities.get_participant(session, staff, participant_id)
+    participant = identities.get_participant_to_act(session, staff, participant_id)
     document = rights.download(session, staff, participant)
     return Response(
         json.dumps(document, ensure_ascii=False, indent=2),
@@ -255,7 +258,7 @@ def correct_person(
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Correct a participant's age group, gender, home and name at their request."""
-    participant = identities.get_participant(session, staff, participant_id)
+    participant = identities.get_participant_to_act(session, staff, participant_id)
     form = {
         "age_band": age_band,
         "gender": gender,
@@ -299,7 +302,7 @@ def withdraw_person(
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Withdraw a participant's consent at their request: name forgotten, phones and cards stop."""
-    participant = identities.get_participant(session, staff, participant_id)
+    participant = identities.get_participant_to_act(session, staff, participant_id)
     if refused := _confirmed_person(request, staff, session, templates, participant_id, confirm):
         return refused
     rights.withdraw(session, staff, participant)
@@ -316,7 +319,7 @@ def delete_person(
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Delete a participant's identifying data at their request; their visits stay as anonymous counts."""
-    participant = identities.get_participant(session, staff, participant_id)
+    participant = identities.get_participant_to_act(session, staff, participant_id)
     if refused := _confirmed_person(request, staff, session, templates, participant_id, confirm):
         return refused
     rights.delete(session, staff, participant)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import func, null
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from server.models import AgeBand, CheckIn, Gender, Headcount, Participant
-from server.services import counting
+from server.models import AgeBand, CheckIn, Gender, Headcount, Participant, Staff
+from server.services import counting, names
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -23,7 +23,7 @@ class LiveSummary:
     walk_ins: int  # counted at the door
     by_age: list[tuple[AgeBand | None, int]]  # None: walk-ins counted without an age band
     by_gender: list[tuple[Gender | None, int]]
-    latest: list[tuple[CheckIn, Participant]]
+    latest: list[tuple[CheckIn, str | None]]  # each with the name, if the staff member may see it
     version: str
 
 
@@ -42,7 +42,10 @@ def live_version(session: Session, event_id: int) -> str:
     return f"{count}.{last_id or 0}.{excluded}.{last_change or 0}"
 
 
-def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSummary:
+def live_summary(
+    session: Session, event_id: int, *, latest: int = 10, staff: Staff | None = None
+) -> LiveSummary:
+    """The event's counts and its `latest` check-ins, named only where `staff` may see the name."""
     rows = counting.visit_rows(col(CheckIn.event_id) == event_id, col(Headcount.event_id) == event_id)
     visits, people, walk_ins = counting.measures(rows)
     total_visits, total_people, total_walk_ins = session.execute(sa_select(visits, people, walk_ins)).one()
@@ -55,7 +58,7 @@ def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSu
         return known + ([(None, int(counts[None]))] if counts.get(None) else [])
 
     recent = session.exec(
-        select(CheckIn, Participant)
+        select(CheckIn, names.shown_column(session, staff) if staff else null())
         .join(Participant, col(Participant.id) == CheckIn.participant_id)
         .where(CheckIn.event_id == event_id)
         .order_by(col(CheckIn.checked_in_at).desc(), col(CheckIn.id).desc())
@@ -67,6 +70,6 @@ def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSu
         walk_ins=int(total_walk_ins),
         by_age=by(rows.c.age_band, AgeBand),
         by_gender=by(rows.c.gender, Gender),
-        latest=list(recent),
+        latest=[(row, name) for row, name in recent],
         version=live_version(session, event_id),
     )

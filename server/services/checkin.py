@@ -295,7 +295,9 @@ def _check_in(
     claimed_at = _phone_claim(settings, event, request, now) if phone else request.claimed_at
     at = claimed_time(event, settings, claimed_at, now, phone=phone)
 
-    participant, credential, new_token, new = _who(session, settings, request, staff, phone, now)
+    venue = session.get(Venue, event.venue_id)
+    assert venue is not None, "events always have a venue (foreign key)"
+    participant, credential, new_token, new = _who(session, settings, request, staff, phone, now, venue)
     earlier = None if new else existing_check_in(session, event.id or 0, participant.id or 0)
     if earlier is not None:
         raise AppError(
@@ -309,8 +311,8 @@ def _check_in(
     source, suspicious = (
         flood.admit_new_person(session, settings, event, address, now) if phone and new else (None, False)
     )
-    venue = session.get(Venue, event.venue_id)
-    assert venue is not None, "events always have a venue (foreign key)"
+    # Where the person told us who they are, if no place was known (a new person's is set as they are made).
+    identities.place_name(participant, venue.unit_id)
     commune_id, village_id = place_of(session, venue, at.astimezone(settings.tz).date())
     record = CheckIn(
         event_id=event.id or 0,
@@ -382,6 +384,7 @@ def _who(
     staff: Staff | None,
     phone: bool,
     now: datetime,
+    venue: Venue,
 ) -> tuple[Participant, Credential | None, str | None, bool]:
     """The participant behind the identity, the credential used, a new device token if one was made, and
     whether the participant is new (and so has no check-in to look for)."""
@@ -404,7 +407,7 @@ def _who(
             return owner, phone_credential, None, False
     if identity.profile is None:
         raise AppError(ErrorCode.profile_required)
-    participant = identities.new_participant(session, identity.profile, now)
+    participant = identities.new_participant(session, identity.profile, now, venue.unit_id)
     if not phone and not identity.device_token:
         return participant, None, None, True  # a staff entry for someone without a phone or card
     new_token = (

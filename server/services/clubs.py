@@ -40,7 +40,7 @@ from server.models import (
     in_year_range,
     utcnow,
 )
-from server.services import counting, events, scans
+from server.services import counting, events, names, scans
 from server.services.attempts import log_attempt
 from server.services.identities import participant_scope_clause
 
@@ -376,6 +376,7 @@ def generate_sessions(
 class Member:
     member: ClubMember
     participant: Participant
+    name: str | None  # if the staff member may see it (services/names.py)
 
 
 def add_member(
@@ -424,14 +425,15 @@ def remove_member(session: Session, staff: Staff, club: Club, participant_id: in
         logger.info("club %s: participant %s removed by staff %s", club.id, participant_id, staff.id)
 
 
-def members(session: Session, club: Club) -> list[Member]:
+def members(session: Session, staff: Staff, club: Club) -> list[Member]:
+    """The club's roster, each named only where the staff member may see the name."""
     rows = session.exec(
-        select(ClubMember, Participant)
+        select(ClubMember, Participant, names.shown_column(session, staff))
         .join(Participant, col(Participant.id) == ClubMember.participant_id)
         .where(ClubMember.club_id == club.id)
         .order_by(col(Participant.search_name), col(Participant.id))
     ).all()
-    return [Member(m, p) for m, p in rows]
+    return [Member(m, p, name) for m, p, name in rows]
 
 
 # Sessions

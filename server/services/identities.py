@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,7 +34,12 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import audit
+from server.services import audit, names
+
+# Known here too: the check-in engine records with place_name where a known person without a place told us
+# who they are.
+from server.services.names import place_name as place_name
+from server.services.names import search_form as search_form
 
 CONSENT_VERSION = "2026-12"  # 2026-12: the "My data" page and the retention period
 SEARCH_LIMIT = 20
@@ -55,17 +59,13 @@ class Profile:
 
 @dataclass(frozen=True)
 class Found:
-    """A participant as staff see them in a search: their active cards and where they live."""
+    """A participant as staff see them in a search: their name if they may see it (services/names.py),
+    their active cards and where they live."""
 
     participant: Participant
+    name: str | None
     cards: list[Credential]
     home: OrgUnit | None
-
-
-def search_form(text: str) -> str:
-    """Lower case without diacritics or extra spaces: "Nguyễn  Văn Đức" -> "nguyen van duc"."""
-    plain = unicodedata.normalize("NFD", text).replace("đ", "d").replace("Đ", "D")
-    return " ".join("".join(c for c in plain if not unicodedata.combining(c)).casefold().split())
 
 
 def device_hash(token: str) -> str:
@@ -121,14 +121,14 @@ def validate_profile(session: Session, profile: Profile) -> None:
         raise AppError(ErrorCode.invalid_input, "home_unit_id")
 
 
-def new_participant(session: Session, profile: Profile, now: datetime) -> Participant:
-    """Insert (not commit) a participant after checking the profile's rules (db.insert_row: the object is
-    not tracked by the session)."""
+def new_participant(
+    session: Session, profile: Profile, now: datetime, given_at: int | None = None
+) -> Participant:
+    """Insert (not commit) a participant after checking the profile's rules; `given_at` is the unit where
+    they tell us who they are (the event's venue's unit for a check-in). The object is not tracked by the
+    session (db.insert_row): set everything before it is made."""
     validate_profile(session, profile)
-    name = (profile.name or "").strip() or None
     participant = Participant(
-        name=name,
-        search_name=search_form(name or "")[:200],
         age_band=profile.age_band,
         gender=profile.gender,
         home_unit_id=profile.home_unit_id,
@@ -136,12 +136,13 @@ def new_participant(session: Session, profile: Profile, now: datetime) -> Partic
         consent_version=CONSENT_VERSION,
         created_at=now,
     )
+    names.set_name(participant, profile.name, given_at)
     return insert_row(session, participant)
 
 
-def register(session: Session, profile: Profile, *, now: datetime | None = None) -> Participant:
-    """A new participant without phone or card (staff find them by name later)."""
-    participant = new_participant(session, profile, now or utcnow())
+def register(session: Session, staff: Staff, profile: Profile, *, now: datetime | None = None) -> Participant:
+    """A new participant without phone or card (staff of the registering unit find them by name later)."""
+    participant = new_participant(session, profile, now or utcnow(), staff.unit_id)
     session.commit()
     return participant
 
@@ -209,7 +210,13 @@ def issue_cards(
     try:
         cards = [
             issue_card(
-                session, settings, staff, new_participant(session, profile, now), venue, now=now, commit=False
+                session,
+                settings,
+                staff,
+                new_participant(session, profile, now, venue.unit_id),
+                venue,
+                now=now,
+                commit=False,
             )
             for profile in profiles
         ]
@@ -271,13 +278,14 @@ def cards_of(
 
 
 def participant_scope_clause(session: Session, staff: Staff) -> ColumnElement[bool]:
-    """Participants a staff member may find: living in their area, holding a card issued there, or
-    having come to an event there. An administrator finds everyone."""
+    """Participants a staff member may find: registered or living in their area, holding a card issued
+    there, or having come to an event there. An administrator finds everyone. Whether their name is shown,
+    and whether the staff member may act for them, is the narrower rule of services/names.py."""
     path = scope_path(session, staff)
     if path is None:
         return col(Participant.id).is_not(None)
     # Aliases of their own, so the clause never correlates with the tables of the query it joins.
-    home, place, venue = aliased(OrgUnit), aliased(OrgUnit), aliased(Venue)
+    home, given, place, venue = aliased(OrgUnit), aliased(OrgUnit), aliased(OrgUnit), aliased(Venue)
     card, visit = aliased(Credential), aliased(CheckIn)
     venue_here = (
         select(venue.id)
@@ -286,11 +294,12 @@ def participant_scope_clause(session: Session, staff: Staff) -> ColumnElement[bo
         .scalar_subquery()
     )
     lives_here = exists().where(col(home.id) == Participant.home_unit_id, col(home.path).startswith(path))
+    named_here = exists().where(col(given.id) == Participant.name_unit_id, col(given.path).startswith(path))
     card_here = exists().where(col(card.participant_id) == Participant.id, col(card.venue_id).in_(venue_here))
     came_here = exists().where(
         col(visit.participant_id) == Participant.id, col(visit.venue_id).in_(venue_here)
     )
-    return or_(lives_here, card_here, came_here)
+    return or_(lives_here, named_here, card_here, came_here)
 
 
 def get_participant(session: Session, staff: Staff, participant_id: int) -> Participant:
@@ -303,11 +312,31 @@ def get_participant(session: Session, staff: Staff, participant_id: int) -> Part
     return participant
 
 
+def get_participant_to_act(session: Session, staff: Staff, participant_id: int) -> Participant:
+    """A participant whose name the staff member may see (services/names.py): only they may download,
+    correct, withdraw or delete for the person (not_found otherwise, as for one out of scope)."""
+    participant = session.exec(
+        select(Participant).where(
+            Participant.id == participant_id,
+            participant_scope_clause(session, staff),
+            names.visible_clause(session, staff),
+        )
+    ).first()
+    if participant is None:
+        raise AppError(ErrorCode.not_found)
+    return participant
+
+
 def view_participant(session: Session, staff: Staff, participant_id: int) -> Participant:
-    """A participant in scope, for their page: the look is logged."""
+    """A participant in scope, for their page: the look is logged, with whether their name was shown."""
     participant = get_participant(session, staff, participant_id)
     audit.record(
-        session, staff, audit.Action.participant_viewed, target_kind="participant", target_id=participant_id
+        session,
+        staff,
+        audit.Action.participant_viewed,
+        target_kind="participant",
+        target_id=participant_id,
+        detail={"name_shown": names.shown(session, staff, participant) is not None},
     )
     session.commit()
     return participant
@@ -316,11 +345,15 @@ def view_participant(session: Session, staff: Staff, participant_id: int) -> Par
 def find_participants(
     session: Session, settings: Settings, staff: Staff, query: str, *, limit: int = SEARCH_LIMIT
 ) -> list[Found]:
-    """Participants in scope whose card number or name matches what was typed (no diacritics needed)."""
+    """Participants in scope whose card number or name matches what was typed (no diacritics needed). A
+    name finds only people whose name the staff member may see; a card number finds its holder in scope
+    (the number is printed on the card they hold), shown without a name if it is not theirs to see."""
     query = query.strip()[:100]
     if not query:
         return []
-    stmt = select(Participant).where(participant_scope_clause(session, staff))
+    stmt = select(Participant, names.shown_column(session, staff)).where(
+        participant_scope_clause(session, staff)
+    )
     number = codes.card_number_of(query)
     by_card = exists().where(
         col(Credential.participant_id) == Participant.id,
@@ -328,21 +361,25 @@ def find_participants(
         col(Credential.lookup) == (number or ""),
     )
     words = search_form(query).split()[:5]
-    by_name = [col(Participant.search_name).contains(word, autoescape=True) for word in words]
-    stmt = stmt.where(or_(by_card, and_(*by_name)) if number else and_(*by_name))
+    by_name = and_(*[col(Participant.search_name).contains(word, autoescape=True) for word in words])
+    by_visible_name = and_(by_name, names.visible_clause(session, staff))
+    stmt = stmt.where(or_(by_card, by_visible_name) if number else by_visible_name)
     rows = session.exec(stmt.order_by(col(Participant.search_name), col(Participant.id)).limit(limit)).all()
-    return _found(session, list(rows))
+    return _found(session, [(p, name) for p, name in rows])
 
 
-def _found(session: Session, rows: list[Participant]) -> list[Found]:
-    cards = cards_of(session, [p.id or 0 for p in rows])
+def _found(session: Session, rows: list[tuple[Participant, str | None]]) -> list[Found]:
+    cards = cards_of(session, [p.id or 0 for p, _ in rows])
     homes = {
         unit.id: unit
         for unit in session.exec(
-            select(OrgUnit).where(col(OrgUnit.id).in_({p.home_unit_id for p in rows if p.home_unit_id}))
+            select(OrgUnit).where(col(OrgUnit.id).in_({p.home_unit_id for p, _ in rows if p.home_unit_id}))
         ).all()
     }
-    return [Found(participant=p, cards=cards[p.id or 0], home=homes.get(p.home_unit_id or 0)) for p in rows]
+    return [
+        Found(participant=p, name=name, cards=cards[p.id or 0], home=homes.get(p.home_unit_id or 0))
+        for p, name in rows
+    ]
 
 
 # --- Cards for staff pages ---------------------------------------------------------------------------
@@ -353,6 +390,7 @@ class CardRow:
     card: Credential
     participant: Participant
     venue: Venue | None
+    name: str | None = None  # the holder's name, if the staff member may see it (printed on the card)
 
 
 def get_card(session: Session, staff: Staff, card_id: int) -> Credential:
@@ -369,7 +407,7 @@ def card_rows(
 ) -> list[CardRow]:
     """Active cards to print: the ones named, or every card issued at a venue; only holders in scope."""
     stmt = (
-        select(Credential, Participant, Venue)
+        select(Credential, Participant, Venue, names.shown_column(session, staff))
         .join(Participant, col(Participant.id) == Credential.participant_id)
         .outerjoin(Venue, col(Venue.id) == Credential.venue_id)
         .where(
@@ -383,7 +421,7 @@ def card_rows(
     if venue_id is not None:
         stmt = stmt.where(Credential.venue_id == venue_id)
     rows = session.exec(stmt.order_by(col(Credential.id)).limit(500)).all()
-    detail = {"venue": venue_id, "cards": [card.id for card, _, _ in rows][:100], "count": len(rows)}
+    detail = {"venue": venue_id, "cards": [row[0].id for row in rows][:100], "count": len(rows)}
     audit.record(
         session,
         staff,
@@ -393,7 +431,7 @@ def card_rows(
         detail=detail,
     )
     session.commit()
-    return [CardRow(card, participant, venue) for card, participant, venue in rows]
+    return [CardRow(card, participant, venue, name) for card, participant, venue, name in rows]
 
 
 def recent_card_holders(session: Session, staff: Staff, *, limit: int = 50) -> list[Found]:
@@ -405,13 +443,13 @@ def recent_card_holders(session: Session, staff: Staff, *, limit: int = 50) -> l
         .subquery()
     )
     rows = session.exec(
-        select(Participant)
+        select(Participant, names.shown_column(session, staff))
         .join(newest, newest.c.participant_id == Participant.id)
         .where(participant_scope_clause(session, staff))
         .order_by(newest.c.last.desc())
         .limit(limit)
     ).all()
-    return _found(session, list(rows))
+    return _found(session, [(p, name) for p, name in rows])
 
 
 def all_cards(session: Session, participant_id: int) -> list[CardRow]:

@@ -24,7 +24,7 @@ from server.models import (
     Venue,
     utcnow,
 )
-from server.services import audit, identities
+from server.services import audit, identities, names
 from server.services.identities import Profile
 
 
@@ -107,7 +107,9 @@ def download(session: Session, staff: Staff | None, participant: Participant) ->
 
 def correct(session: Session, staff: Staff | None, participant: Participant, profile: Profile) -> Participant:
     """New name, age band, gender and home, under the same rules as a first check-in (no name under 16).
-    Past check-ins keep the age band and gender they were counted with."""
+    Past check-ins keep the age band and gender they were counted with. The name stays with the place the
+    person first told us who they are; only if none is known does it go to the staff member's unit (or,
+    from the resident's phone, their home)."""
     identities.validate_profile(
         session, Profile(profile.age_band, profile.gender, profile.home_unit_id, profile.name, consent=True)
     )
@@ -122,7 +124,7 @@ def correct(session: Session, staff: Staff | None, participant: Participant, pro
         )
         if old != new
     )
-    participant.name, participant.search_name = name, identities.search_form(name or "")[:200]
+    names.set_name(participant, name, staff.unit_id if staff else profile.home_unit_id)
     participant.age_band, participant.gender = profile.age_band, profile.gender
     participant.home_unit_id = profile.home_unit_id
     session.add(participant)
@@ -157,7 +159,7 @@ def withdraw(
     stay as anonymous counts (age band, gender and home stay: they identify nobody; counts need them)."""
     now = now or utcnow()
     revoked = _revoke_all(session, staff, participant, now)
-    participant.name, participant.search_name = None, ""
+    names.set_name(participant, None, None)
     participant.consent_at, participant.consent_version = None, None
     session.add(participant)
     audit.record(
@@ -174,10 +176,11 @@ def withdraw(
 
 
 def erase(session: Session, participant: Participant, now: datetime) -> int:
-    """Remove (not commit) every identifying field: name, home, consent, credentials (card numbers too) and
-    club rosters; returns how many credentials went. The check-ins stay, without the credential they used."""
-    participant.name, participant.search_name = None, ""
-    participant.home_unit_id = None
+    """Remove (not commit) every identifying field: name (and where it was given), home, consent,
+    credentials (card numbers too) and club rosters; returns how many credentials went. The check-ins
+    stay, without the credential they used."""
+    names.set_name(participant, None, None)
+    participant.home_unit_id, participant.name_unit_id = None, None
     participant.consent_at, participant.consent_version = None, None
     participant.erased_at = now
     session.add(participant)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.models import Staff, utcnow
-from server.services import attempts, checkin, headcounts
+from server.services import attempts, checkin, headcounts, names
 from server.services.checkin import CheckInRequest
 from server.services.headcounts import HeadcountRequest
 
@@ -28,8 +28,9 @@ class Outcome:
     check_in_id: int | None = None
     headcount_id: int | None = None
     late: bool = False
-    # For the kiosk's and the desk's answer on the screen: who it was (staff only: a phone is anonymous)
-    # and, for a check-in or an earlier one, when they came.
+    # For the kiosk's and the desk's answer on the screen: who it was (staff only: a phone is anonymous;
+    # the name only where the staff member may see it, services/names.py) and, for a check-in or an
+    # earlier one, when they came.
     who: str | None = None
     participant_id: int | None = None
     checked_in_at: datetime | None = None
@@ -95,7 +96,7 @@ def run_batch(
                         status,
                         check_in_id=result.check_in.id,
                         late=result.check_in.late,
-                        who=result.participant.name if staff else None,
+                        who=names.shown(session, staff, result.participant) if staff else None,
                         participant_id=result.participant.id if staff else None,
                         checked_in_at=result.check_in.checked_in_at,
                         device_token=result.device_token,
@@ -108,7 +109,7 @@ def run_batch(
                     key,
                     "refused",
                     error.code,
-                    who=holder.name if holder is not None and staff else None,
+                    who=names.shown(session, staff, holder) if holder is not None and staff else None,
                     participant_id=holder.id if holder is not None and staff else None,
                     checked_in_at=error.extra.get("checked_in_at"),
                 )

@@ -48,7 +48,7 @@ class Site:
         self.event = make_event(session, self.venue, title="Câu lạc bộ đọc sách")
         self.other_venue = make_venue(session, tree["village"], name="Thư viện xã")
         self.organizer: Staff = make_staff(session, Role.organizer, tree["commune"])
-        self.named = make_participant(session, name=NAME)
+        self.named = make_participant(session, name=NAME, name_unit=tree["village"])
         self.anonymous = make_participant(session)
         self.late = make_participant(session)
         self.cards = {

@@ -146,7 +146,7 @@ def test_desk_offline_queue_survives_a_reload_and_is_stored_once_when_page_and_s
     cable: Cable,
 ) -> None:
     page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
-    holder = make_participant(session, name="Hoàng Thị Lan")
+    holder = make_participant(session, name="Hoàng Thị Lan", name_unit_id=venue.unit_id)
     card = identities.issue_card(session, settings, organizer, holder, venue)
 
     no_signal(app_phone, cable)
@@ -266,7 +266,7 @@ def test_a_new_worker_takes_over_while_items_wait_and_they_are_sent_once(
     cable: Cable,
 ) -> None:
     page, event, (organizer, venue) = open_event_page(session, app_phone, live_server)
-    holder = make_participant(session, name="Hoàng Thị Lan")
+    holder = make_participant(session, name="Hoàng Thị Lan", name_unit_id=venue.unit_id)
     card = identities.issue_card(session, settings, organizer, holder, venue)
     old = served_version(live_server)
     assert controlled_by(page, old) == old
