@@ -86,7 +86,7 @@ class Run:
         """The errors by kind: HTTP status (a 200 without the expected answer counts too) and socket."""
         kinds = [f"HTTP {status}: {n}" for status, n in sorted(self.answers.refused.items())]
         kinds += [f"socket: {self.answers.socket_errors}"] if self.answers.socket_errors else []
-        return f"({', '.join(kinds)})" if kinds else ""
+        return f" ({', '.join(kinds)})" if kinds else ""
 
 
 class Bench:
@@ -215,6 +215,50 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
+def targets(runs: list[Run]) -> list[str]:
+    """The issue's targets for the check-in path, read off the same medians as the table."""
+    rate: dict[tuple[int, str, int], float] = {}
+    p99: dict[tuple[int, str, int], float] = {}
+    for key in {(r.workers, r.scenario, r.connections) for r in runs}:
+        group = [r for r in runs if (r.workers, r.scenario, r.connections) == key]
+        rate[key] = statistics.median(r.rate for r in group)
+        p99[key] = statistics.median(r.answers.p99_ms for r in group)
+    lines = []
+    for workers in sorted({r.workers for r in runs}):
+        share = [
+            f"{rate[workers, 'first', c] / rate[workers, 'baseline', c]:.3f} at {c}"
+            for c in (16, 64)
+            if (workers, "first", c) in rate
+        ]
+        if share:
+            lines.append(
+                f"{workers} worker(s): first-time check-in / baseline req/s: {', '.join(share)} (≥ 0.40)"
+            )
+        if (workers, "first", 64) in p99:
+            ratio = p99[workers, "first", 64] / p99[workers, "baseline", 64]
+            lines.append(f"{workers} worker(s): first-time p99 / baseline p99 at 64: {ratio:.1f} (≤ 2)")
+        duplicate = [
+            f"{rate[workers, 'duplicate', c] / rate[workers, 'first', c]:.2f} at {c}"
+            for c in sorted({r.connections for r in runs})
+            if (workers, "duplicate", c) in rate
+        ]
+        lines.append(f"{workers} worker(s): duplicate scan / first-time req/s: {', '.join(duplicate)} (≥ 1)")
+    workers = sorted({r.workers for r in runs})
+    if len(workers) > 1:
+        one, more = workers[0], workers[-1]
+        gains = [
+            f"{rate[more, 'first', c] / rate[one, 'first', c] - 1:+.0%} at {c}"
+            for c in sorted({r.connections for r in runs})
+            if c > 1
+        ]
+        lines.append(
+            f"{more} workers instead of {one}, first-time req/s: {', '.join(gains)} (PostgreSQL: ≥ +60 %)"
+        )
+    errors = sum(r.errors for r in runs)
+    lines.append(f"errors: {errors} (0)")
+    return lines
+
+
 def _positive_list(text: str) -> list[int]:
     values = [int(part) for part in text.split(",") if part.strip()]
     if not values or min(values) < 1:
@@ -303,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                             run = bench.run(scenario, connections, args.duration)
                             print(
                                 f"  {workers} worker(s), {SCENARIOS[scenario]}, {connections} connections: "
-                                f"{run.rate:,.0f} req/s, {run.errors} errors {run.why()}",
+                                f"{run.rate:,.0f} req/s, {run.errors} errors{run.why()}",
                                 flush=True,
                             )
                 app_rss = ", ".join(f"{mb:.0f}" for mb in _processes.rss_mb(app.pid))
@@ -311,9 +355,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  RSS of each process after the load, MB: app {app_rss}; baseline {base_rss}")
         print()
         print(table(bench.runs))
+        print("\nTargets of the speed issue (in brackets), from the medians above:")
+        print("\n".join(f"  {line}" for line in targets(bench.runs)))
         print()
         if bench.mismatches:
-            print(f"MISMATCH in {len(bench.mismatches)} runs: check-ins were lost or doubled (see above)")
+            print(f"MISMATCH: {len(bench.mismatches)} problems, check-ins were lost or doubled (see above)")
         else:
             print(
                 f"stored == acknowledged in every run: each acknowledged check-in stored exactly once, no "
