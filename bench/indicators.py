@@ -164,7 +164,7 @@ def timed(repeat: int, work: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="check-ins to build (default 1,000,000)")
     parser.add_argument(
@@ -174,7 +174,7 @@ def main() -> int:
         "--repeat", type=int, default=3, help="runs of each measurement (the median is shown)"
     )
     parser.add_argument("--seed", type=int, default=2026)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not 1 <= args.rows <= 20_000_000 or not 1 <= args.repeat <= 20:
         parser.error("--rows must be 1..20,000,000 and --repeat 1..20")
     tmp = tempfile.TemporaryDirectory(prefix="dd-bench-indicators-")

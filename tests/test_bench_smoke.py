@@ -3,11 +3,18 @@ measure (their numbers are never asserted: only that they run, check what they c
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from sqlmodel import Session
+
+from server.config import Settings
+from server.models import AgeBand, Channel, Gender
+from server.services.checkin import CheckInRequest, Identity, Profile, check_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,3 +62,50 @@ def test_kiosk_bench_reads_the_cards_it_shows() -> None:
     # Each card in view for 2 s at full speed: the smoke checks the pipeline, the bench measures the rate.
     out = _bench("kiosk_scans.py", "--cards", "2", "--show", "20", "--cpu-slowdown", "1")
     assert "read and stored: 2 of 2 cards" in out
+
+
+def test_load_bench_stores_every_acknowledged_check_in_once() -> None:
+    out = _bench("load.py", "--connections", "1,2", "--duration", "2", "--repeat", "1")
+    for scenario in (
+        "bare FastAPI (baseline)",
+        "first-time check-in",
+        "duplicate scan",
+        "one-tap, known phone",
+    ):
+        for connections in (1, 2):  # one row of the table each
+            assert re.search(rf"^ +1  {re.escape(scenario)} +{connections} ", out, re.MULTILINE), out
+    assert "rate/base" in out and "CPU ms/req" in out and "RSS MB" in out
+    assert "stored == acknowledged in every run" in out and "MISMATCH" not in out
+
+
+def test_load_bench_check_finds_an_acknowledged_check_in_that_is_not_stored(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from _common import create_events
+    from _stored import Stored
+
+    fixture = create_events(settings, 1)
+    stored = Stored(settings, fixture)
+    try:
+        with Session(stored.engine) as session:
+            profile = Profile(age_band=AgeBand.from_25, gender=Gender.female, consent=True)
+            request = CheckInRequest(
+                channel=Channel.page,
+                key="smoke-check-1",
+                code=urlsplit(fixture.links[0]).path.removeprefix("/c/"),
+                identity=Identity(profile=profile),
+            )
+            token = check_in(session, settings, request).device_token
+        assert token is not None
+        event = fixture.event_ids[0]
+        assert stored.each_once([token], event, acked=1) == []
+        assert stored.each_once([token, "never-handed-out-token"], event, acked=2) == [
+            "of the acknowledged phones, 1 have no check-in, 0 more than one"
+        ]
+        assert stored.each_once([token, token], event, acked=2)[0].startswith(
+            "2 acknowledged, but 1 distinct"
+        )
+        assert stored.counts([event]) == {event: 1} and stored.doubles([event]) == []
+    finally:
+        stored.close()
