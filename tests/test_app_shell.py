@@ -32,8 +32,9 @@ def test_manifest_names_the_app_its_scope_and_icons_that_exist(client: TestClien
 
 
 def test_every_page_links_the_manifest_at_its_versioned_url(client: TestClient) -> None:
+    link = f'<link rel="manifest" href="{manifest_url("vi").replace("&", "&amp;")}">'
     for path in ("/", "/login", "/offline"):
-        assert f'<link rel="manifest" href="{manifest_url("vi").replace("&", "&amp;")}">' in client.get(path).text
+        assert link in client.get(path).text
     english = client.get("/", headers={"Accept-Language": "en"}).text
     assert f'href="{manifest_url("en").replace("&", "&amp;")}"' in english
 
