@@ -10,8 +10,8 @@ page with the card decoder it loads when its camera starts (on a browser without
 
     .venv/bin/python bench/page_weight.py                     # starts the app on SQLite in a temp dir
     .venv/bin/python bench/page_weight.py --base-url http://127.0.0.1:8000 --database-url sqlite:///data/diemdanh.sqlite3
-      (a running server: the event and a staff login are created in its database with the DIEMDANH_*
-       settings of this environment, so DIEMDANH_SECRET_KEY must be the server's)
+      (a running server: two events and a staff login are created in its database with the DIEMDANH_*
+       settings of this environment, so DIEMDANH_SECRET_KEY must be the server's; one check-in is made)
 """
 
 from __future__ import annotations
