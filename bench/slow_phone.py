@@ -162,8 +162,9 @@ def conditions(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def throttle_workers(context: BrowserContext, args: argparse.Namespace) -> int:
-    """The same network for the app's service worker: the page's emulation does not cover the requests the
-    worker makes (the return visit's page comes through it). Attached through the browser's session."""
+    """The same network for the app's service workers; returns how many. The page's emulation does not
+    cover the requests a worker makes (the return visit's page comes through it), and Playwright gives no
+    CDP session of a worker: a page's session attaches to it and relays the commands (non-flat mode)."""
     session = context.new_cdp_session(context.pages[0])
     throttled = 0
     for target in session.send("Target.getTargets")["targetInfos"]:
