@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
 from datetime import date, datetime
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from server import codes, labels
+from server.assets import asset_url, data_url, manifest_url, resident_css
 from server.config import ROOT, Settings
 from server.errors import MESSAGES
 from server.i18n import LANGUAGES, pick_language, translations
@@ -106,6 +105,9 @@ class Templates:
         )
         env.globals.update(
             asset=asset_url,
+            data_url=data_url,
+            resident_css=resident_css,
+            manifest_url=manifest_url(language),
             language=language,
             settings=self.settings,
             labels=labels,
@@ -151,11 +153,3 @@ class Templates:
         value = row is not None and row.value == "1"
         self._demo = (time.monotonic(), value)
         return value
-
-
-@cache
-def asset_url(path: str) -> str:
-    """The URL of a static file with a hash of its content: browsers may keep it for a year (the middleware
-    marks versioned URLs immutable), and a changed file gets a new URL."""
-    digest = hashlib.sha256((ROOT / "static" / path).read_bytes()).hexdigest()[:10]
-    return f"/static/{path}?v={digest}"

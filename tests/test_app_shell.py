@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from server.assets import manifest_url
 from server.config import ROOT
 from server.routes.app_shell import shell_version
 
@@ -30,9 +31,23 @@ def test_manifest_names_the_app_its_scope_and_icons_that_exist(client: TestClien
         assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
 
 
-def test_every_page_links_the_manifest(client: TestClient) -> None:
+def test_every_page_links_the_manifest_at_its_versioned_url(client: TestClient) -> None:
+    link = f'<link rel="manifest" href="{manifest_url("vi").replace("&", "&amp;")}">'
     for path in ("/", "/login", "/offline"):
-        assert '<link rel="manifest" href="/manifest.webmanifest">' in client.get(path).text
+        assert link in client.get(path).text
+    english = client.get("/", headers={"Accept-Language": "en"}).text
+    assert f'href="{manifest_url("en").replace("&", "&amp;")}"' in english
+
+
+def test_manifest_at_the_pages_url_is_kept_a_year_and_elsewhere_asked_again(client: TestClient) -> None:
+    versioned = client.get(manifest_url("en"), headers={"Accept-Language": "vi"})
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert versioned.json()["lang"] == "en", "the URL names the language, whatever the browser says"
+    for stale in ("/manifest.webmanifest", "/manifest.webmanifest?lang=vi&v=0123456789"):
+        response = client.get(stale, headers={"Accept-Language": "vi"})
+        assert response.status_code == 200 and response.json()["lang"] == "vi"
+        assert response.headers["cache-control"] == "no-cache"
+    assert manifest_url("vi") != manifest_url("en")
 
 
 def test_service_worker_is_never_cached_and_its_whole_shell_is_served(client: TestClient) -> None:
@@ -45,6 +60,15 @@ def test_service_worker_is_never_cached_and_its_whole_shell_is_served(client: Te
     assert "/offline" in config["shell"] and "/offline/checkin" in config["shell"]
     for url in config["shell"] + config["scripts"]:
         assert client.get(url).status_code == 200, url
+
+
+def test_an_unchanged_worker_is_a_304_with_no_body(client: TestClient) -> None:
+    """Browsers ask for /sw.js after each page of a returning phone: the usual answer has no body."""
+    etag = client.get("/sw.js").headers["etag"]
+    again = client.get("/sw.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == etag and again.headers["cache-control"] == "no-cache"
+    assert client.get("/sw.js", headers={"If-None-Match": '"other"'}).status_code == 200
 
 
 def test_a_changed_translation_changes_the_workers_version(tmp_path: Path) -> None:

@@ -54,7 +54,9 @@ def test_page_weight_bench_weighs_the_three_pages() -> None:
     out = _bench("page_weight.py")
     assert "Resident's check-in page, first visit on a phone" in out
     assert "Organizer's event page (logged in)" in out and "Kiosk page with its card decoder" in out
-    assert out.count("total (") == 3
+    assert "After its first check-in, the page fetches for next time" in out
+    assert out.count("total (") == 4
+    assert "The app's own gzip" in out and "check-in answer (htmx fragment)" in out
 
 
 @pytest.mark.browser
@@ -109,3 +111,12 @@ def test_load_bench_check_finds_an_acknowledged_check_in_that_is_not_stored(
         assert stored.counts([event]) == {event: 1} and stored.doubles([event]) == []
     finally:
         stored.close()
+
+
+@pytest.mark.browser
+def test_slow_phone_bench_checks_in_twice_on_emulated_3g() -> None:
+    out = _bench("slow_phone.py", "--runs", "1", "--settle", "0.5")
+    assert "First visit (nothing cached, no worker yet)" in out and "Return visit" in out
+    assert "the worker controls the page: yes" in out
+    assert "network through the worker" in out and "worker's cache" in out
+    assert "in all" in out and "check-ins stored: 2 of 2" in out

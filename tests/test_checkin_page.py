@@ -7,7 +7,8 @@ import re
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from server.config import Settings
+from server.assets import asset_url, data_url, manifest_url, resident_css
+from server.config import ROOT, Settings
 from server.models import CheckIn, CheckInAttempt, EventStatus, Participant
 from server.services.scans import code_for
 from tests.factories import count_rows, make_event, make_tree, make_venue
@@ -117,7 +118,7 @@ def test_htmx_post_returns_the_fragment_only(
         headers={"HX-Request": "true"},
         data={"nonce": _nonce(page.text), "age_band": "60+", "gender": "male", "consent": "yes"},
     )
-    assert done.text.lstrip().startswith('<section id="checkin">')
+    assert done.text.lstrip().startswith('<section id="checkin" data-checked-in>')
     assert "<html" not in done.text
 
 
@@ -187,3 +188,43 @@ def test_htmx_post_to_a_closed_event_reloads_the_page(
     assert response.headers["HX-Refresh"] == "true"
     assert client.get(url).status_code == 410
     assert count_rows(session, CheckIn) == 0
+
+
+def test_page_carries_its_stylesheet_and_icon_and_fetches_only_two_scripts(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """On weak 3G every file is a round trip: the first visit is the page and two deferred scripts."""
+    page = client.get(f"/c/{code_for(make_event(session), settings)}").text
+    assert f"<style>{resident_css()}</style>" in page
+    assert 'rel="stylesheet"' not in page and 'rel="manifest"' not in page
+    assert re.findall(r'<link rel="icon" href="([^"]+)"', page) == [data_url("icon.svg")]
+    scripts = re.findall(r'<script src="([^"]+)"[^>]*defer', page)
+    assert scripts == [asset_url("vendor/htmx/htmx.min.js"), asset_url("js/checkin.js")]
+    # The manifest (and the worker) wait for checkin.js, after a first check-in.
+    assert f'data-manifest="{manifest_url("vi").replace("&", "&amp;")}"' in page
+    assert "data-checked-in" not in page
+
+
+def test_every_class_of_the_check_in_page_is_styled_by_its_inlined_rules(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """A rule the page needs that sits below app.css's marker would leave the page unstyled there."""
+    url = f"/c/{code_for(make_event(session), settings)}"
+    form = client.get(url).text
+    refused = client.post(url, data={"nonce": _nonce(form), "age_band": "12-15", "gender": "female"})
+    assert refused.status_code == 422 and 'class="form-error"' in refused.text
+    done = _first_time(client, url)
+    assert "data-checked-in" in done.text  # checkin.js now keeps the app for next time
+    earlier = client.get(url)
+    assert "data-checked-in" in earlier.text
+    used = {
+        name
+        for html in (form, refused.text, done.text, earlier.text)
+        for value in re.findall(r'class="([^"]+)"', html)
+        for name in value.split()
+    }
+    whole = (ROOT / "static" / "css" / "app.css").read_text()
+    styled = set(re.findall(r"\.([A-Za-z][\w-]*)", whole))
+    inlined = set(re.findall(r"\.([A-Za-z][\w-]*)", str(resident_css())))
+    assert {"checkin-button", "choices", "consent", "wide"} <= used & inlined
+    assert sorted((used & styled) - inlined) == []

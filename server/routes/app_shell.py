@@ -7,20 +7,20 @@ import hashlib
 import json
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from server.assets import MANIFEST_PATH, asset_url, manifest_json, manifest_version
 from server.config import ROOT
 from server.deps import TemplatesDep
-from server.i18n import gettext, pick_language
+from server.i18n import LANGUAGES, pick_language
 from server.middleware import CSP
 from server.models import AgeBand, Gender
-from server.templating import asset_url
 
 router = APIRouter(include_in_schema=False)
 
-THEME = "#0b6e4f"
 KIOSK_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
 # What the worker keeps for offline use (the app shell). Static files go by their versioned URL.
 SHELL_ASSETS = (
@@ -91,48 +91,34 @@ def worker_source() -> str:
     return f"self.DIEMDANH = {json.dumps(config)};\n{body}"
 
 
+@cache
+def worker_etag() -> str:
+    return '"' + hashlib.sha256(worker_source().encode()).hexdigest()[:16] + '"'
+
+
 @router.get("/sw.js")
-def service_worker() -> Response:
-    """Served with no-cache so browsers look for a new version at every visit (they do at most daily)."""
-    return Response(
-        worker_source(),
-        media_type="text/javascript",
-        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
-    )
+def service_worker(request: Request) -> Response:
+    """Served with no-cache so browsers look for a new version at every visit; an unchanged worker is a
+    304 with no body (a returning resident's phone asks for it in the background after each page)."""
+    headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/", "ETag": worker_etag()}
+    if worker_etag() in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(worker_source(), media_type="text/javascript", headers=headers)
 
 
-@router.get("/manifest.webmanifest")
-def manifest(request: Request) -> Response:
-    language = pick_language(request)
-    document = {
-        "id": "/",
-        "name": "Điểm danh",
-        "short_name": "Điểm danh",
-        "description": gettext(
-            language, "Check-in for lifelong-learning activities at libraries and cultural houses."
-        ),
-        "lang": language,
-        "start_url": "/",
-        "scope": "/",
-        "display": "standalone",
-        "orientation": "portrait",
-        "background_color": "#ffffff",
-        "theme_color": THEME,
-        "icons": [
-            _icon("icons/icon-192.png", 192, "any"),
-            _icon("icons/icon-512.png", 512, "any"),
-            _icon("icons/icon-maskable-512.png", 512, "maskable"),
-        ],
-    }
-    return Response(
-        json.dumps(document, ensure_ascii=False),
-        media_type="application/manifest+json",
-        headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"},
-    )
-
-
-def _icon(path: str, size: int, purpose: str) -> dict[str, str]:
-    return {"src": asset_url(path), "sizes": f"{size}x{size}", "type": "image/png", "purpose": purpose}
+@router.get(MANIFEST_PATH)
+def manifest(
+    request: Request,
+    lang: Annotated[str, Query(max_length=8)] = "",
+    v: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    """At the URL the pages link (language and version in it) kept for a year; otherwise no-cache."""
+    language = lang if lang in LANGUAGES else pick_language(request)
+    if language == lang and v == manifest_version(language):
+        headers = {"Cache-Control": "public, max-age=31536000, immutable"}
+    else:
+        headers = {"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"}
+    return Response(manifest_json(language), media_type="application/manifest+json", headers=headers)
 
 
 @router.get("/offline")

@@ -21,9 +21,24 @@
     error.scrollIntoView({ block: "center" });
     error.focus({ preventScroll: true });
   }
+  /* What only a returning phone needs: the app's manifest (to install it) and its worker, with which this
+     phone can check in next time even with no signal (templates/offline/). They wait until the phone has
+     checked in once, or already has the worker: on a first visit over weak 3G the worker's files would
+     share the line with the check-in itself. */
+  var manifest = document.currentScript && document.currentScript.getAttribute("data-manifest");
+  function keepForNextTime() {
+    var worker = "serviceWorker" in navigator ? navigator.serviceWorker : null;
+    if (!document.querySelector("#checkin[data-checked-in]") && !(worker && worker.controller)) return;
+    if (manifest && !document.querySelector('link[rel="manifest"]')) {
+      var link = document.createElement("link");
+      link.rel = "manifest";
+      link.href = manifest;
+      document.head.appendChild(link);
+    }
+    if (worker) worker.register("/sw.js").catch(function () {});
+  }
   sync();
   showError();
-  // The app's worker: next time, this phone can check in even with no signal (templates/offline/).
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(function () {});
-  document.addEventListener("htmx:afterSwap", function () { sync(); showError(); });
+  keepForNextTime();
+  document.addEventListener("htmx:afterSwap", function () { sync(); showError(); keepForNextTime(); });
 })();

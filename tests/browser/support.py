@@ -53,10 +53,12 @@ def running_server(
     *,
     workers: int = 1,
     access_log: bool = True,
+    log_level: str = "warning",
     source: Path = ROOT,
 ) -> Iterator[Server]:
     """uvicorn --factory server.app:app_from_env on 127.0.0.1:<port>, configured through DIEMDANH_*, running
     the app in `source` (this checkout, or a copy_of_the_app: `python -m` imports from its directory first).
+    With log_level="info", its log lists every request that reached the app (uvicorn's access log).
 
     Also what the benchmarks run (bench/_common.py), with the access log off as in production."""
     env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
@@ -82,7 +84,7 @@ def running_server(
         "--workers",
         str(workers),
         "--log-level",
-        "warning",
+        log_level,
         *([] if access_log else ["--no-access-log"]),
     ]
     with log_path.open("wb") as log:
