@@ -1,4 +1,5 @@
-"""Walk every route: an anonymous visitor and an out-of-scope organizer are refused, and nothing changes."""
+"""Walk every route: visitors without a staff login and out-of-scope staff are refused and nothing changes;
+an administrator is refused nowhere."""
 
 from __future__ import annotations
 
