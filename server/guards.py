@@ -3,18 +3,23 @@
 It owns three rules, so that no route has to repeat them: a body is at most `max_body_kb` (counted as it
 arrives, so a chunked body without Content-Length cannot slip past), it comes in a content type its
 area reads (JSON under /api/, a form on pages), and no path, query or text field holds a control
-character (PostgreSQL cannot store a NUL byte at all; SQLite would keep an invisible one).
+character (PostgreSQL cannot store a NUL byte at all; SQLite would keep an invisible one). Text fields are
+those of JSON, urlencoded and multipart bodies alike; a multipart file part (an import's CSV or XLSX) is
+data for its own parser and is not read here.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import ErrorCode
@@ -22,6 +27,8 @@ from server.errors import ErrorCode
 # C0 controls but tab, line feed and carriage return (which forms send in text areas), and DEL.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 # refuse(scope, code, status) -> (status, headers, body): the page or problem document of a refusal.
 Refuse = Callable[[Scope, ErrorCode, int], tuple[int, list[tuple[bytes, bytes]], bytes]]
 
@@ -103,7 +110,7 @@ class InputGuardMiddleware:
             return
         # FastAPI reads a body without a content type as JSON, so it is checked as JSON.
         as_json = _is_json(media_type) or (api and not media_type)
-        if as_json or media_type == "application/x-www-form-urlencoded":
+        if as_json or media_type in (FORM, MULTIPART):
             body = await self._read(receive)
             if body is None:
                 await self._answer(scope, send, ErrorCode.payload_too_large, 413)
@@ -111,7 +118,7 @@ class InputGuardMiddleware:
             if as_json and not _utf8(body):  # FastAPI would answer a bare 400
                 await self._answer(scope, send, ErrorCode.invalid_input, 422)
                 return
-            if self._text_has_control(body, as_json=as_json):
+            if await _text_has_control(scope, body, media_type, as_json=as_json):
                 await self._answer(scope, send, ErrorCode.invalid_characters, 422)
                 return
             await self.app(scope, _replay(body, receive), send)
@@ -135,18 +142,6 @@ class InputGuardMiddleware:
                 break
         return b"".join(chunks)
 
-    @staticmethod
-    def _text_has_control(body: bytes, *, as_json: bool) -> bool:
-        if not body:
-            return False
-        if as_json:
-            try:
-                return has_control(json.loads(body))
-            except ValueError:  # not JSON at all: the route's parser refuses it with its own 422
-                return False
-        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
-        return any(CONTROL.search(k) or CONTROL.search(v) for k, v in pairs)
-
     def _counting(self, receive: Receive) -> Receive:
         """`receive` that raises TooLarge once the body (a file upload, streamed on) passes the limit."""
         size = 0
@@ -166,6 +161,46 @@ class InputGuardMiddleware:
         status, headers, body = self.refuse(scope, code, status)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _text_has_control(scope: Scope, body: bytes, media_type: str, *, as_json: bool) -> bool:
+    """True when a text field of the body (any JSON string or key, a form's or a multipart text part's name
+    or value) holds a control character."""
+    if not body:
+        return False
+    if as_json:
+        try:
+            return has_control(json.loads(body))
+        except ValueError:  # not JSON at all: the route's parser refuses it with its own 422
+            return False
+    if media_type == MULTIPART:
+        return await _multipart_has_control(scope, body)
+    pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+    return any(CONTROL.search(k) or CONTROL.search(v) for k, v in pairs)
+
+
+async def _multipart_has_control(scope: Scope, body: bytes) -> bool:
+    """Starlette's own multipart parser reads the parts, so the fields checked are exactly the fields the
+    route gets (same boundary, charset and file-or-text decision). Its limits are lifted here: the body's
+    size is already bounded, and a request the route's parser refuses is refused there."""
+
+    async def stream() -> AsyncGenerator[bytes]:
+        yield body
+
+    parser = MultiPartParser(
+        Headers(scope=scope), stream(), max_files=math.inf, max_fields=math.inf, max_part_size=len(body)
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException:  # malformed: the route's parser answers it
+        return False
+    try:
+        return any(
+            CONTROL.search(name) or (isinstance(value, str) and CONTROL.search(value))
+            for name, value in form.multi_items()
+        )
+    finally:
+        await form.close()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -85,23 +85,37 @@ class Problem(BaseModel):
 
 
 _PROBLEM_CONTENT = {"application/problem+json": {"schema": Problem.model_json_schema()}}
-# Every refusal any API operation can answer, declared once per router (APIRouter(responses=...)): the
-# middlewares answer 413, 415 and 422 before any route runs, and a busy or unreachable database 503.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": description, "content": _PROBLEM_CONTENT}
-    for status, description in {
-        401: "No login, or a token or kiosk that is not valid",
-        403: "Not allowed, or outside your scope; a check-in code not open yet",
-        404: "No such thing, or a code that names none",
-        409: "Conflicts with what is stored (already checked in, a key reused)",
-        410: "Gone: check-in closed, event cancelled, card revoked",
-        413: "The body is larger than DIEMDANH_MAX_BODY_KB",
-        415: "The body is not JSON",
-        422: "The input is not valid (out of range, control characters, null in a patch...)",
-        429: "Too many new people from one network this minute; try again after Retry-After seconds",
-        503: "The database is busy or unreachable; try again after Retry-After seconds",
-    }.items()
+_PROBLEMS = {
+    401: "No login, or a token or kiosk that is not valid",
+    403: "Not allowed, or outside your scope; a read-only token or a cross-site request on a write",
+    404: "No such thing, or a code that names none",
+    409: "Conflicts with what is stored (already checked in, a key reused)",
+    410: "Gone: check-in closed, event cancelled, card revoked",
+    413: "The body is larger than DIEMDANH_MAX_BODY_KB",
+    415: "The body is not JSON",
+    422: "The input is not valid (out of range, control characters, null in a patch...)",
+    429: "Too many new people from one network this minute; try again after Retry-After seconds",
+    503: "The database is busy or unreachable; try again after Retry-After seconds",
 }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The refusals an operation can answer on top of the router's, for `responses=` of a route."""
+    return {status: {"description": _PROBLEMS[status], "content": _PROBLEM_CONTENT} for status in statuses}
+
+
+# What every API operation can answer, declared once per router (APIRouter(responses=...)): no login or a
+# bad token or kiosk (401), a path or query that validation or the guard refuses (422), the database busy
+# or unreachable (503). Each route adds its own with `problems(...)`.
+PROBLEM_RESPONSES = problems(401, 422, 503)
+# A write also meets the body's guard (413, 415), is refused to a read-only token and to a cross-site
+# request (403), and can clash with a unique row (409, errors.database_refusal).
+WRITE = (403, 409, 413, 415)
+# An id in the path names nothing (404) or something out of the caller's scope (403).
+BY_ID = (403, 404)
+# The check-in engine's refusals: a code not open yet (403), a code or card that names nothing (404),
+# already checked in or a key reused (409), closed, cancelled or revoked (410).
+ENGINE = (403, 404, 409, 410)
 
 
 class EventIn(BaseModel):

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 
 import openpyxl
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from server.config import Settings
-from server.models import Role
+from server.models import Channel, Role, Venue
+from server.services import checkin_export, places_csv
+from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.exports import to_csv, to_xlsx
 from server.services.reports import YearlyTotals, report_window, yearly_totals
-from tests.factories import login, make_staff
-from tests.test_reports import TODAY, TZ, DataSet, build_dataset, in_window, utc
+from tests.factories import login, make_event, make_staff
+from tests.test_reports import PEOPLE, TODAY, TZ, DataSet, build_dataset, in_window, utc
 
 SHEETS_VI = [
     "Tổng hợp",
@@ -187,17 +190,82 @@ def test_csv_download_with_cut_off_counts_only_the_window(
     ]
 
 
-def test_csv_never_hands_a_spreadsheet_a_formula(session: Session, data: DataSet) -> None:
-    """A venue named like a formula reaches the CSV as text (a leading apostrophe), the XLSX as a string."""
+# Names a spreadsheet would run as formulas: OWASP's first characters (= + - @ tab CR) and a leading NUL.
+FORMULAS = {
+    "equals": '=HYPERLINK("http://evil.example","Bấm")',
+    "plus": '+1+cmd|" /C calc"!A0',
+    "minus": '-2+3+cmd|" /C calc"!A0',
+    "at": '@SUM(1+1)*cmd|" /C calc"!A0',
+    "tab": '\t=HYPERLINK("http://evil.example","Bấm")',
+    "cr": '\r=HYPERLINK("http://evil.example","Bấm")',
+    "nul": '\x00=HYPERLINK("http://evil.example","Bấm")',
+}
+FORMULA_FIRST = ("=", "+", "-", "@", "\t", "\r", "\x00")
+
+
+def _as_openpyxl_reads(text: str) -> str:
+    """XLSX cannot hold most control characters: XlsxWriter writes them as _xHHHH_, and openpyxl reads
+    that back as it is (tab and line feed are kept)."""
+    return re.sub(r"[\x00-\x08\x0b-\x1f]", lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def _assert_only_text(items: list[str], name: str) -> None:
+    assert "'" + name in items
+    assert not [item for item in items if item.startswith(FORMULA_FIRST)]
+
+
+def _assert_string_cell(book: openpyxl.Workbook, sheet: str, name: str) -> None:
+    """The name is a string cell with its apostrophe, and no cell of the whole workbook is a formula."""
+    (cell,) = [row[0] for row in book[sheet].iter_rows() if row[0].value == "'" + _as_openpyxl_reads(name)]
+    assert cell.data_type == "s"
+    formulas = [
+        c.coordinate for ws in book.worksheets for row in ws.iter_rows() for c in row if c.data_type == "f"
+    ]
+    assert formulas == []
+
+
+@pytest.mark.parametrize("name", FORMULAS.values(), ids=FORMULAS.keys())
+def test_csv_never_hands_a_spreadsheet_a_formula(session: Session, data: DataSet, name: str) -> None:
+    """A venue named like a formula reaches the CSV as text (a leading apostrophe) and the XLSX as a string
+    cell with the same apostrophe, whatever its first character."""
+    if name.startswith("\x00") and session.get_bind().dialect.name == "postgresql":
+        pytest.skip("PostgreSQL cannot store a NUL: only a SQLite database can hold such a name")
     venue = data.venues["library"]
-    venue.name = '=HYPERLINK("http://evil.example","Bấm")'
+    venue.name = name
     session.add(venue)
     session.commit()
     window = report_window(2025, until=None, today=TODAY)
     totals = yearly_totals(session, make_staff(session, Role.admin), window, TZ, now=utc(2026, 11, 24, 3, 5))
-    items = [row[5] for row in _csv_rows(to_csv(totals, "vi"))]
-    assert "'" + venue.name in items
-    assert not any(item.startswith(("=", "+", "@")) for item in items)
-    sheet = _workbook(to_xlsx(totals, "vi"))["Theo điểm tổ chức"]
-    cells = [row[0] for row in sheet.iter_rows(values_only=True)]
-    assert venue.name in cells
+    _assert_only_text([row[5] for row in _csv_rows(to_csv(totals, "vi"))], name)
+    _assert_string_cell(_workbook(to_xlsx(totals, "vi")), "Theo điểm tổ chức", name)
+
+
+def test_imported_places_named_like_formulas_reach_every_file_as_text(
+    session: Session, settings: Settings, data: DataSet
+) -> None:
+    """A village and a venue imported from a places CSV (services/places_csv.py) with formula names: the
+    yearly CSV and XLSX and the check-ins CSV hold them as text."""
+    village_name, venue_name = FORMULAS["equals"], FORMULAS["at"]
+    admin = make_staff(session, Role.admin)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["kind", "code", "name", "parent_code", "venue_type"])
+    writer.writerow(["village", "thon-x", village_name, data.units["commune"].code, ""])
+    writer.writerow(["venue", "", venue_name, "thon-x", "village_cultural_house"])
+    places_csv.import_places_csv(session, out.getvalue(), by=admin)
+    venue = session.exec(select(Venue).where(Venue.name == venue_name)).one()
+    event = make_event(session, venue, starts_at=utc(2025, 4, 21, 1))
+    request = CheckInRequest(
+        Channel.staff_form, new_nonce(), Identity(profile=PEOPLE["m0"]), event_id=event.id
+    )
+    check_in(session, settings, request, staff=admin, now=utc(2025, 4, 21, 2))
+    window = report_window(2025, until=None, today=TODAY)
+    totals = yearly_totals(session, admin, window, TZ, now=utc(2026, 11, 24, 3, 5))
+    _assert_only_text([row[5] for row in _csv_rows(to_csv(totals, "vi"))], venue_name)
+    _assert_string_cell(_workbook(to_xlsx(totals, "vi")), "Theo điểm tổ chức", venue_name)
+    checkins = io.BytesIO()
+    checkin_export.write_checkins_csv(checkin_export.export_rows(session, admin, window, TZ), checkins, "vi")
+    rows = _csv_rows(checkins.getvalue())
+    venue_column, village_column = rows[0].index("Điểm tổ chức"), rows[0].index("Thôn")
+    _assert_only_text([row[venue_column] for row in rows], venue_name)
+    _assert_only_text([row[village_column] for row in rows], village_name)

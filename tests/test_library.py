@@ -444,6 +444,23 @@ def test_import_refuses_school_values_for_a_venue_that_is_not_a_school_library(
     assert count_rows(session, SchoolLibraryYear) == 0 and count_rows(session, LibraryStandard) == 0
 
 
+def test_import_refuses_control_characters_in_a_cell(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """The request guard does not read uploaded files, so the import holds their text to the same rule."""
+    w = _world(session)
+    year = _local_today(settings).year - 1
+    text = CSV_HEADER + (
+        f"figure,TV-VQ,{year},1,desk_visits,830,,,\n"
+        f"rotation,TV-VQ,,,,150,TV-TL,15/01/{year},Sách\x00thiếu nhi\n"
+    )
+    login(client, w["staff"])
+    response = _upload(client, "so-lieu.csv", text.encode())
+    assert response.status_code == 422  # type: ignore[attr-defined]
+    assert "Dòng 3: Dòng này có ký tự điều khiển" in response.text  # type: ignore[attr-defined]
+    assert count_rows(session, LibraryFigure) == 0 and count_rows(session, BookRotation) == 0
+
+
 def test_import_refuses_unknown_columns_and_unreadable_workbooks(
     client: TestClient, session: Session
 ) -> None:

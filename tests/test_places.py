@@ -425,3 +425,19 @@ def test_import_upload_refuses_a_file_that_is_not_utf8(
 
     assert response.status_code == 422
     assert count(session, OrgUnit, OrgUnit.kind == UnitKind.village) == 0
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1b", "\x7f"])
+def test_import_upload_refuses_control_characters_in_a_cell(
+    client: TestClient, session: Session, communes: dict[str, OrgUnit], char: str
+) -> None:
+    """The request guard does not read uploaded files, so the import holds their text to the same rule."""
+    login(client, make_staff(session, Role.admin))
+    text = HEADER + f"village,VQ-BC,Thôn Bản Cưởm,06253,,\nvenue,,{char}=1+1,VQ-BC,village_cultural_house,\n"
+
+    response = client.post("/places/import", files={"file": ("thon.csv", text.encode(), "text/csv")})
+
+    assert response.status_code == 422
+    assert "Dòng 3:" in response.text and "ký tự điều khiển" in response.text
+    assert count(session, OrgUnit, OrgUnit.kind == UnitKind.village) == 0
+    assert count(session, Venue) == 0

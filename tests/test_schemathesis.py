@@ -4,10 +4,12 @@ answer must be no server error and match the schema: its status, its content typ
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
@@ -82,3 +84,32 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(app: Any, se
     print(f"schemathesis: {statuses.total()} cases, {len(failures)} failures ({tally})")
     assert statuses[200] + statuses[201] > 0  # the admin's token reached the staff API
     assert failures == [], "\n\n".join(failures)
+
+
+def test_every_method_the_schema_does_not_declare_is_a_405_with_allow(app: Any, session: Session) -> None:
+    """What schemathesis's `unsupported_method` check asks (it only runs in its coverage phase, which this
+    file's in-process runs do not use): on every API path, each method the schema does not declare is a
+    405 problem whose `Allow` names exactly the declared methods (and HEAD where GET is served)."""
+    admin = make_staff(session, Role.admin)
+    _record, token = create_api_token(session, admin, "methods")
+    headers = {"Authorization": f"Bearer {token}"}
+    client = TestClient(app)
+    checked = 0
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        declared = {method.upper() for method in operations}
+        allow = [
+            m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE") if m in declared | _head(declared)
+        ]
+        url = re.sub(r"\{\w+\}", "1", path)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - declared):
+            response = client.request(method, url, headers=headers, json={})
+            assert response.status_code == 405, (method, path, response.status_code)
+            assert response.headers["content-type"] == "application/problem+json", (method, path)
+            assert response.json()["code"] == "method_not_allowed", (method, path)
+            assert response.headers["allow"] == ", ".join(allow), (method, path)
+            checked += 1
+    assert checked >= 60
+
+
+def _head(declared: set[str]) -> set[str]:
+    return {"HEAD"} if "GET" in declared else set()

@@ -23,7 +23,10 @@ from server.errors import MESSAGES, AppError, ErrorCode
 from server.i18n import gettext
 from server.models import Channel, CheckIn, Event, Staff
 from server.schemas import (
+    BY_ID,
+    ENGINE,
     PROBLEM_RESPONSES,
+    WRITE,
     BatchIn,
     BatchItemIn,
     BatchOut,
@@ -43,6 +46,7 @@ from server.schemas import (
     ReportRowOut,
     StaffCheckInIn,
     YearlyTotalsOut,
+    problems,
 )
 from server.services import attendance, checkin, events, headcounts, reports, scans, sync
 from server.services.checkin import CheckInRequest, CheckInResult, Identity
@@ -111,20 +115,20 @@ def list_events(
     return EventPage(items=[_event_out(row.event, settings) for row in rows], total=total, page=max(page, 1))
 
 
-@router.post("/events", status_code=201)
+@router.post("/events", status_code=201, responses=problems(*WRITE))
 def create_event(body: EventIn, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
     """Create an event at a venue in your scope."""
     data = events.EventInput(**body.model_dump())
     return _event_out(events.create_event(session, staff, data), settings)
 
 
-@router.get("/events/{event_id}")
+@router.get("/events/{event_id}", responses=problems(*BY_ID))
 def get_event(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
     """One event, with its check-in link."""
     return _event_out(events.get_event(session, staff, event_id), settings)
 
 
-@router.patch("/events/{event_id}")
+@router.patch("/events/{event_id}", responses=problems(*WRITE, 404))
 def update_event(
     event_id: int, body: EventPatch, staff: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> EventOut:
@@ -135,14 +139,14 @@ def update_event(
     return _event_out(events.update_event(session, staff, event, events.EventInput(**current)), settings)
 
 
-@router.post("/events/{event_id}/cancel")
+@router.post("/events/{event_id}/cancel", responses=problems(*WRITE, 404))
 def cancel_event(event_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> EventOut:
     """Cancel an event: no new check-in or headcount is taken; those taken before stay counted."""
     event = events.get_event(session, staff, event_id)
     return _event_out(events.cancel_event(session, event), settings)
 
 
-@router.get("/events/{event_id}/live")
+@router.get("/events/{event_id}/live", responses=problems(*BY_ID))
 def live_counts(event_id: int, staff: CurrentStaff, session: SessionDep) -> LiveOut:
     """Visits, distinct people and breakdowns of one event, as they are now."""
     event = events.get_event(session, staff, event_id)
@@ -158,7 +162,7 @@ def live_counts(event_id: int, staff: CurrentStaff, session: SessionDep) -> Live
     )
 
 
-@router.get("/events/{event_id}/checkins")
+@router.get("/events/{event_id}/checkins", responses=problems(*BY_ID))
 def list_check_ins(
     event_id: int, staff: CurrentStaff, session: SessionDep, limit: int = 100, after_id: int = 0
 ) -> list[CheckInOut]:
@@ -173,7 +177,11 @@ def list_check_ins(
     return [_check_in_out(row) for row in rows]
 
 
-@router.post("/events/{event_id}/checkins", status_code=201, responses=_replayed(CheckInOut))
+@router.post(
+    "/events/{event_id}/checkins",
+    status_code=201,
+    responses={**_replayed(CheckInOut), **problems(*WRITE, *ENGINE)},
+)
 def add_check_in(
     event_id: int,
     body: StaffCheckInIn,
@@ -202,7 +210,11 @@ def add_check_in(
     return _check_in_out(result.check_in, result)
 
 
-@router.post("/events/{event_id}/headcounts", status_code=201, responses=_replayed(HeadcountOut))
+@router.post(
+    "/events/{event_id}/headcounts",
+    status_code=201,
+    responses={**_replayed(HeadcountOut), **problems(*WRITE, *ENGINE)},
+)
 def change_headcount(
     event_id: int,
     body: HeadcountIn,
@@ -237,7 +249,11 @@ def change_headcount(
     )
 
 
-@router.post("/checkins", status_code=201, responses=_replayed(CheckInOut))
+@router.post(
+    "/checkins",
+    status_code=201,
+    responses={**_replayed(CheckInOut), **problems(*WRITE, *ENGINE, 429)},
+)
 def public_check_in(
     body: PublicCheckInIn,
     request: Request,
@@ -261,7 +277,7 @@ def public_check_in(
     return _check_in_out(result.check_in, result)
 
 
-@router.post("/checkins/batch")
+@router.post("/checkins/batch", responses=problems(*WRITE))
 def sync_batch(
     body: BatchIn,
     request: Request,
@@ -344,7 +360,7 @@ def _batch_item(raw: object, staff: Staff | None) -> CheckInRequest | HeadcountR
     )
 
 
-@router.get("/reports/yearly")
+@router.get("/reports/yearly", responses=problems(403))
 def yearly_report(
     staff: OfficeStaff,
     session: SessionDep,

@@ -8,7 +8,16 @@ from fastapi import APIRouter
 from server.deps import KioskDep, LanguageDep, SessionDep, SettingsDep
 from server.models import Venue, utcnow
 from server.routes.api import batch_items, batch_out
-from server.schemas import PROBLEM_RESPONSES, BatchIn, BatchOut, KioskDeviceOut, KioskEventOut, KioskOut
+from server.schemas import (
+    PROBLEM_RESPONSES,
+    WRITE,
+    BatchIn,
+    BatchOut,
+    KioskDeviceOut,
+    KioskEventOut,
+    KioskOut,
+    problems,
+)
 from server.services import kiosks, scans
 
 router = APIRouter(prefix="/api/v1", tags=["api"], responses=PROBLEM_RESPONSES)
@@ -42,7 +51,7 @@ def show_kiosk(device: KioskDep, session: SessionDep, settings: SettingsDep) -> 
     )
 
 
-@router.post("/kiosk/batch")
+@router.post("/kiosk/batch", responses=problems(*WRITE))
 def kiosk_batch(
     body: BatchIn, device: KioskDep, session: SessionDep, settings: SettingsDep, language: LanguageDep
 ) -> BatchOut:

@@ -13,7 +13,15 @@ from server.deps import CurrentStaff, SessionDep, SettingsDep, staff_token_check
 from server.errors import AppError, ErrorCode
 from server.models import Credential, Participant, Venue
 from server.routes.api import profile_of
-from server.schemas import PROBLEM_RESPONSES, CardIn, CardOut, NewParticipantIn, ParticipantOut
+from server.schemas import (
+    PROBLEM_RESPONSES,
+    WRITE,
+    CardIn,
+    CardOut,
+    NewParticipantIn,
+    ParticipantOut,
+    problems,
+)
 from server.services import identities, names
 
 router = APIRouter(
@@ -68,7 +76,7 @@ def find_participants(
     ]
 
 
-@router.post("/participants", status_code=201)
+@router.post("/participants", status_code=201, responses=problems(*WRITE, 404))
 def register_participant(
     body: NewParticipantIn, staff: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> ParticipantOut:
@@ -85,7 +93,7 @@ def register_participant(
     return _participant_out(session, participant, names.shown(session, staff, participant))
 
 
-@router.post("/participants/{participant_id}/cards", status_code=201)
+@router.post("/participants/{participant_id}/cards", status_code=201, responses=problems(*WRITE, 404))
 def issue_card(
     participant_id: int, body: CardIn, staff: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> CardOut:
@@ -95,7 +103,7 @@ def issue_card(
     return _card_out(identities.issue_card(session, settings, staff, participant, venue))
 
 
-@router.post("/cards/{card_id}/revoke")
+@router.post("/cards/{card_id}/revoke", responses=problems(*WRITE, 404))
 def revoke_card(card_id: int, staff: CurrentStaff, session: SessionDep) -> CardOut:
     """Stop a card at once (lost, or handed to someone else); revoking twice changes nothing."""
     card = identities.get_card(session, staff, card_id)
@@ -103,7 +111,7 @@ def revoke_card(card_id: int, staff: CurrentStaff, session: SessionDep) -> CardO
     return _card_out(card)
 
 
-@router.post("/cards/{card_id}/replace", status_code=201)
+@router.post("/cards/{card_id}/replace", status_code=201, responses=problems(*WRITE, 404))
 def replace_card(card_id: int, staff: CurrentStaff, session: SessionDep, settings: SettingsDep) -> CardOut:
     """A lost card: the old number stops working and the same person gets a new card (returned)."""
     card = identities.get_card(session, staff, card_id)

@@ -10,7 +10,7 @@ from server import auth
 from server.deps import CurrentStaff, SessionDep, staff_token_check
 from server.errors import AppError, ErrorCode
 from server.models import ApiToken
-from server.schemas import PROBLEM_RESPONSES, NewTokenOut, TokenIn, TokenOut
+from server.schemas import PROBLEM_RESPONSES, WRITE, NewTokenOut, TokenIn, TokenOut, problems
 
 router = APIRouter(
     prefix="/api/v1", tags=["api"], dependencies=[Depends(staff_token_check)], responses=PROBLEM_RESPONSES
@@ -38,7 +38,7 @@ def list_tokens(staff: CurrentStaff, session: SessionDep) -> list[TokenOut]:
     return [_token_out(record) for record in records]
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, responses=problems(*WRITE))
 def create_token(body: TokenIn, staff: CurrentStaff, session: SessionDep) -> NewTokenOut:
     """A new token in your name (a read-only token cannot make one: it is a write). The token is in this
     answer only; it ends when your password changes or your account is deactivated."""
@@ -48,7 +48,7 @@ def create_token(body: TokenIn, staff: CurrentStaff, session: SessionDep) -> New
     return NewTokenOut(**_token_out(record).model_dump(), token=plain)
 
 
-@router.post("/tokens/{token_id}/revoke")
+@router.post("/tokens/{token_id}/revoke", responses=problems(*WRITE, 404))
 def revoke_token(token_id: int, staff: CurrentStaff, session: SessionDep) -> TokenOut:
     """End one of your tokens for good; revoking twice changes nothing."""
     auth.revoke_api_token(session, staff, token_id)

@@ -105,7 +105,7 @@ def _summary_sheet(workbook: Any, formats: dict[str, Any], totals: YearlyTotals,
         if isinstance(value, int):
             sheet.write_number(row, 1, value, formats["number"])
         else:
-            sheet.write_string(row, 1, value)
+            sheet.write_string(row, 1, str(safe_cell(value)))
     for offset, note in enumerate(NOTES):
         sheet.write_string(len(facts) + 3 + offset, 0, _(note), formats["note"])
     sheet.set_column(0, 0, max(len(name) for name, _value in facts) + 4)
@@ -284,7 +284,7 @@ def _breakdown_sheet(
     headers = [_(breakdown.column), _(VISITS), _(PEOPLE), _(WALK_INS)]
     for column, text in enumerate(headers):
         sheet.write_string(0, column, text, formats["header"])
-    names = [row.text(language) for row in breakdown.rows]
+    names = [str(safe_cell(row.text(language))) for row in breakdown.rows]
     for index, (row, name) in enumerate(zip(breakdown.rows, names, strict=True), start=1):
         sheet.write_string(index, 0, name)
         sheet.write_number(index, 1, row.visits, formats["number"])
@@ -305,12 +305,15 @@ def _breakdown_sheet(
     add_breakdown_chart(workbook, sheet, breakdown.key, len(breakdown.rows), language)
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may read as the start of a formula: OWASP's list, and a NUL, which some readers drop
+# before looking at the next character.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\x00")
 
 
 def safe_cell(value: object) -> object:
     """A text cell that a spreadsheet would run as a formula (a venue named `=HYPERLINK(...)`) gets a
-    leading apostrophe, as OWASP advises for CSV; numbers stay numbers."""
+    leading apostrophe, as OWASP advises for CSV; numbers stay numbers. Every text cell of the CSV files
+    and every name people typed or imported in the XLSX (written as strings, never formulas) goes here."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value

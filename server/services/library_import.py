@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from server.auth import can_use_venue
 from server.errors import N_, AppError, ErrorCode
+from server.guards import CONTROL
 from server.models import ChangeSource, LibraryFigure, LibraryMetric, Staff, Venue, VenueType, utcnow
 from server.services import audit, library
 from server.services.places_csv import RowError
@@ -193,6 +194,10 @@ def _check(
         def error(message: str, _line: int = line, **params: str | int) -> None:
             errors.append(RowError(_line, message, params))
 
+        if any(CONTROL.search(value) for value in v.values()):
+            # The file is data the request guard does not read; its text must pass the same rule as a form's.
+            error(N_("This line holds invisible control characters (such as a NUL byte)."))
+            continue
         kind = (v.get("kind") or "figure").lower()
         if kind not in KINDS:
             error(N_('Unknown kind "%(kind)s": write figure, rotation, school_year or standard.'), kind=kind)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from server.errors import N_, AppError, ErrorCode
+from server.guards import CONTROL
 from server.models import OrgUnit, Staff, UnitKind, Venue, VenuePlacement
 from server.services import audit
 from server.services.places import (
@@ -95,6 +96,9 @@ def _validate(
         errors.append(RowError(row.line, message, params))
 
     kind, code, name, parent_code = (v.get(k, "") for k in ("kind", "code", "name", "parent_code"))
+    if any(CONTROL.search(value) for value in v.values()):
+        # The file is data the request guard does not read; its text must pass the same rule as a form's.
+        error(N_("This line holds invisible control characters (such as a NUL byte)."))
     if kind not in ("village", "venue"):
         error(N_('Unknown kind "%(kind)s": write village or venue.'), kind=kind)
     if not name:
