@@ -11,10 +11,8 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
@@ -22,6 +20,9 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from server.config import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -212,6 +213,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def alembic_config(settings: Settings) -> Config:
+    from alembic.config import Config  # about 10 MB: loaded by the commands that migrate, not by each worker
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", _sqlalchemy_url(settings.database_url).replace("%", "%%"))
@@ -226,4 +229,6 @@ def migrate(settings: Settings) -> None:
         with engine.connect():
             pass
         engine.dispose()
+    from alembic import command
+
     command.upgrade(alembic_config(settings), "head")
