@@ -173,10 +173,16 @@ def insert_row(session: Session, row: RowT) -> RowT:
     the check-in path, where flushing a single object costs several times the statement itself. The object
     stays out of the session: later changes to it are not saved (read it again with session.get)."""
     table: Any = row.__table__  # type: ignore[attr-defined]
+    statement = _INSERTS.get(table)
+    if statement is None:  # built once a table: its compiled form is then found in SQLAlchemy's cache
+        statement = _INSERTS[table] = insert(table).returning(table.c.id)
     values = {column.key: getattr(row, column.key) for column in table.columns if not column.primary_key}
-    row.id = session.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
+    row.id = session.execute(statement, values).scalar_one()
     session.info[_WROTE] = True
     return row
+
+
+_INSERTS: dict[Any, Any] = {}
 
 
 def wrote(session: Session) -> bool:
