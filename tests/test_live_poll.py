@@ -86,4 +86,18 @@ def test_idle_poll_answers_204_with_one_version_statement_and_no_write(
     assert not [s for s in sent if s.split(" ", 1)[0].upper() in WRITES], sent
     counting = [s for s in sent if "count(" in s.lower()]
     assert len(counting) == 1, counting  # the version: one statement
-    assert not [s for s in sent if s.upper().startswith("SELECT CHECK_IN.")], "no check-in row is loaded"
+    loaded = {s.split(".", 1)[0].split()[-1].lower() for s in sent if re.match(r"SELECT \w+\.id,", s)}
+    assert loaded.isdisjoint({"check_in", "event", "venue"}), loaded  # only the login's and the scope's rows
+
+
+def test_idle_poll_is_refused_out_of_scope_even_with_the_right_version(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    units = make_tree(session)
+    event = make_event(session, make_venue(session, units["village"]))
+    version = attendance.live_version(session, event.id or 0)
+    login(client, make_staff(session, Role.organizer, units["other"]))  # the neighbouring commune's
+    refused = client.get(f"/events/{event.id}/live", params={"v": version})
+    assert refused.status_code == 403
+    missing = client.get("/events/999999/live", params={"v": version})
+    assert missing.status_code == 404

@@ -6,11 +6,21 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import ColumnElement, bindparam, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from server.models import AgeBand, CheckIn, CheckInExclusion, Gender, Headcount, Participant
+from server.models import (
+    AgeBand,
+    CheckIn,
+    CheckInExclusion,
+    Event,
+    Gender,
+    Headcount,
+    OrgUnit,
+    Participant,
+    Venue,
+)
 from server.services import counting
 
 E = TypeVar("E", bound=StrEnum)
@@ -40,11 +50,19 @@ def _count(table: Any, *where: Any) -> Any:
 # Built once: the organizer's page asks for it every second, and building the statement would cost more
 # than running it.
 _EXCLUSION = CheckInExclusion.__table__  # type: ignore[attr-defined]
-_VERSION = sa_select(
+_VERSION_COUNTS = (
     _count(CheckIn.__table__),  # type: ignore[attr-defined]
     _count(Headcount.__table__),  # type: ignore[attr-defined]
     _count(_EXCLUSION),
     _count(_EXCLUSION, _EXCLUSION.c.undone_at.is_not(None)),
+)
+_VERSION = sa_select(*_VERSION_COUNTS)
+_VERSION_IN_SCOPE = (
+    sa_select(*_VERSION_COUNTS)
+    .select_from(Event)
+    .join(Venue, col(Venue.id) == Event.venue_id)
+    .join(OrgUnit, col(OrgUnit.id) == Venue.unit_id)
+    .where(col(Event.id) == bindparam("event_id"))
 )
 
 
@@ -56,7 +74,19 @@ def live_version(session: Session, event_id: int) -> str:
     rows are only ever added (an exclusion is undone by marking it), so a count goes up with every change;
     a count, unlike the highest id, also sees a lower id committed after a higher one on PostgreSQL, and
     needs neither the check-in rows nor a backward scan of the whole table's primary key."""
-    return ".".join(str(n) for n in session.execute(_VERSION, {"event_id": event_id}).one())
+    return _fingerprint(session.execute(_VERSION, {"event_id": event_id}).one())
+
+
+def live_version_in_scope(session: Session, event_id: int, scope: ColumnElement[bool]) -> str | None:
+    """live_version, in the same statement as the check that the event exists and its venue lies in
+    `scope` (auth.venue_scope_clause); None when it does not, and the caller loads the event the usual
+    way, which raises the right error. The idle poll then loads no row at all."""
+    row = session.execute(_VERSION_IN_SCOPE.where(scope), {"event_id": event_id}).first()
+    return None if row is None else _fingerprint(row)
+
+
+def _fingerprint(counts: Any) -> str:
+    return ".".join(str(n) for n in counts)
 
 
 def live_summary(session: Session, event_id: int, *, latest: int = 10) -> LiveSummary:
