@@ -254,6 +254,17 @@ def test_compose_file_runs_two_apps_on_postgresql_behind_the_proxy() -> None:
 # --- The proxy -----------------------------------------------------------------------------------------
 
 
+def test_proxy_passes_the_live_poll_through_unbuffered_and_uncached() -> None:
+    """The locations of deploy/nginx.conf as nginx picks them for the live poll (the regex location)."""
+    config = NGINX_CONF.read_text()
+    regex_locations = dict(re.findall(r"location ~ (\S+) \{([^}]*)\}", config))
+    for path in ("/events/42/live", "/api/v1/events/42/live"):
+        (block,) = [body for pattern, body in regex_locations.items() if re.match(pattern, path)]
+        assert "proxy_buffering off;" in block and "proxy_cache off;" in block
+    for path in ("/events/42", "/events/42/live/x", "/static/app.css"):
+        assert not [pattern for pattern in regex_locations if re.match(pattern, path)]
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if found is None:
