@@ -336,14 +336,20 @@ def running_proxy(upstreams: tuple[int, int], port: int, tmp: Path) -> Iterator[
         process.wait(timeout=10)
 
 
-def served_by(access_log: Path, method: str, path: str) -> list[tuple[int, str]]:
-    """(status, app address) of each request for `path`, in order, from the proxy's access log."""
-    found = []
-    for line in access_log.read_text().splitlines():
-        got_method, got_path, status, upstream = line.split(" ", 3)
-        if (got_method, got_path) == (method, path):
-            found.append((int(status), upstream))
-    return found
+def served_by(access_log: Path, method: str, path: str, count: int) -> list[tuple[int, str]]:
+    """(status, app address) of the requests for `path`, in order, from the proxy's access log, once it
+    holds `count` of them: nginx writes a line when it has finished a request, which can be just after
+    the client has its answer."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = []
+        for line in access_log.read_text().splitlines():
+            got_method, got_path, status, upstream = line.split(" ", 3)
+            if (got_method, got_path) == (method, path):
+                found.append((int(status), upstream))
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def nonce_of(page: str) -> str:
@@ -411,10 +417,10 @@ def test_proxy_config_in_front_of_two_app_processes(
         form = {"nonce": nonce_of(page.text), "age_band": "60+", "gender": "female", "consent": "yes"}
         done = phone.post(check_in_path, data=form, headers={"HX-Request": "true"})
         assert done.status_code == 200 and DONE in done.text
-        ((status, stored_by),) = served_by(log, "POST", check_in_path)
+        ((status, stored_by),) = served_by(log, "POST", check_in_path, 1)
         assert status == 200 and stored_by in apps
         answers = [desk.get(live_path, params={"v": before}) for _ in range(2)]  # round robin: both apps
-        polls = served_by(log, "GET", live_path)[-2:]
+        polls = served_by(log, "GET", live_path, 3)[1:]  # the two after the first
         assert {upstream for _, upstream in polls} == apps
         for answer in answers:
             assert answer.status_code == 200 and 'id="live-visits">1<' in answer.text
@@ -422,7 +428,7 @@ def test_proxy_config_in_front_of_two_app_processes(
         after = re.search(r"live\?v=([\d.]+)", answers[0].text).group(1)  # type: ignore[union-attr]
         idle = [desk.get(live_path, params={"v": after}) for _ in range(2)]
         assert [a.status_code for a in idle] == [204, 204]
-        assert {upstream for _, upstream in served_by(log, "GET", live_path)[-2:]} == apps
+        assert {upstream for _, upstream in served_by(log, "GET", live_path, 5)[3:]} == apps
 
         # The address the app counts by (flood budget, login throttle) is the proxy's peer, whatever a
         # client writes in X-Forwarded-For.
