@@ -26,7 +26,9 @@ RUN pip install --no-cache-dir -e . \
 USER diemdanh
 VOLUME ["/data"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
-# Set DIEMDANH_SECRET_KEY and DIEMDANH_BASE_URL when running it; `serve` migrates the database first.
+# `serve` migrates the database before it listens: --start-period gives a long migration time to finish.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+    CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('DIEMDANH_PORT', '8000'), timeout=4)"
+# Set DIEMDANH_SECRET_KEY and DIEMDANH_BASE_URL when running it (deploy/compose.yaml does). tests/test_deploy.py
+# runs this CMD and the HEALTHCHECK above outside a container.
 CMD ["diemdanh", "serve"]

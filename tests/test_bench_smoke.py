@@ -38,6 +38,14 @@ def test_checkin_bench_stores_every_acknowledged_check_in_once() -> None:
     assert "no check-in lost or doubled" in out
 
 
+def test_live_poll_bench_counts_the_idle_polls_sql_and_finds_no_write() -> None:
+    out = _bench(
+        "live_poll.py", "--requests", "30", "--concurrency", "4", "--checkins", "20", "--sql-polls", "3"
+    )
+    assert "(b) idle live poll (204)" in out and "one idle poll costs" in out
+    assert "SQL per idle poll" in out and ", 0 writes" in out
+
+
 def test_indicators_bench_times_every_measurement() -> None:
     out = _bench("indicators.py", "--rows", "2000", "--repeat", "1")
     assert "2,000 check-ins in the database" in out

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 import qr
-from server import codes
+from server import auth, codes
 from server.config import Settings
 from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
 from server.errors import AppError, ErrorCode, FormError
@@ -261,10 +261,14 @@ def live(
     templates: TemplatesDep,
     v: str = "",
 ) -> Response:
-    """The live attendance fragment; 204 (htmx keeps what it shows) when nothing changed since version `v`."""
+    """The live attendance fragment; 204 (htmx keeps what it shows) when nothing changed since version `v`.
+    Every open event page asks every second, so the version and the scope check are one statement: a 204
+    loads neither the event nor its venue."""
+    if v:
+        scope = auth.venue_scope_clause(session, staff)
+        if attendance.live_version_in_scope(session, event_id, scope) == v:
+            return Response(status_code=204)
     event = events.get_event(session, staff, event_id)
-    if v and attendance.live_version(session, event.id or 0) == v:
-        return Response(status_code=204)
     summary = attendance.live_summary(session, event.id or 0, staff=staff)
     return templates.render(
         request,
