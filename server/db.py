@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -169,15 +170,17 @@ RowT = TypeVar("RowT", bound=SQLModel)
 
 
 def insert_row(session: Session, row: RowT) -> RowT:
-    """INSERT one new row in one statement, outside the unit of work, and give the object its new id. For
-    the check-in path, where flushing a single object costs several times the statement itself. The object
-    stays out of the session: later changes to it are not saved (read it again with session.get)."""
+    """INSERT one new row in one statement, outside the unit of work, and put the object in the session
+    as if it had been flushed (persistent, with its new id; later changes to it are saved as usual). For
+    the check-in path, where flushing a single object costs several times the statement itself."""
     table: Any = row.__table__  # type: ignore[attr-defined]
     statement = _INSERTS.get(table)
     if statement is None:  # built once a table: its compiled form is then found in SQLAlchemy's cache
         statement = _INSERTS[table] = insert(table).returning(table.c.id)
     values = {column.key: getattr(row, column.key) for column in table.columns if not column.primary_key}
     row.id = session.execute(statement, values).scalar_one()
+    make_transient_to_detached(row)
+    session.add(row)
     session.info[_WROTE] = True
     return row
 

@@ -389,16 +389,17 @@ def test_proxy_config_in_front_of_two_app_processes(
         assert "accept-encoding" in page.headers["vary"].lower()
 
         # A hashed static URL: kept a year by phones, and by nginx after the first request.
-        css = re.search(r'href="(/static/[^"?]+\.css\?v=[0-9a-f]+)"', page.text)
-        assert css is not None, "the page links a versioned stylesheet"
-        first, again = phone.get(css.group(1)), phone.get(css.group(1))
+        # (The check-in page carries its CSS inline; its scripts are versioned files.)
+        asset = re.search(r'(?:href|src)="(/static/[^"?]+\.(?:css|js)\?v=[0-9a-f]+)"', page.text)
+        assert asset is not None, "the page links a versioned stylesheet or script"
+        first, again = phone.get(asset.group(1)), phone.get(asset.group(1))
         for answer in (first, again):
             assert answer.status_code == 200 and answer.headers["content-encoding"] == "gzip"
             cache_control = answer.headers["cache-control"]
             assert "immutable" in cache_control and "max-age=31536000" in cache_control
         assert (first.headers["x-cache-status"], again.headers["x-cache-status"]) == ("MISS", "HIT")
         assert again.content == first.content
-        unversioned = phone.get(css.group(1).split("?")[0])
+        unversioned = phone.get(asset.group(1).split("?")[0])
         assert unversioned.headers["x-cache-status"] == "BYPASS"
         assert "immutable" not in unversioned.headers.get("cache-control", "")
 

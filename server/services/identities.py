@@ -125,8 +125,7 @@ def new_participant(
     session: Session, profile: Profile, now: datetime, given_at: int | None = None
 ) -> Participant:
     """Insert (not commit) a participant after checking the profile's rules; `given_at` is the unit where
-    they tell us who they are (the event's venue's unit for a check-in). The object is not tracked by the
-    session (db.insert_row): set everything before it is made."""
+    they tell us who they are (the event's venue's unit for a check-in)."""
     validate_profile(session, profile)
     participant = Participant(
         age_band=profile.age_band,
