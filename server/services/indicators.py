@@ -643,19 +643,24 @@ def _active_houses(
         session.exec(select(Club).where(col(Club.venue_id).in_(list(parts)))),
         key=lambda c: labels.sort_key(c.name),
     )
-    club_of = dict(
-        session.execute(
-            sa_select(col(Event.id), col(Event.club_id)).where(col(Event.club_id).in_([c.id for c in clubs]))
-        ).all()
-    )
+    memo = rollup.session_memo(session, "club_sessions")  # both windows of a page ask for the same clubs
+    key = tuple(sorted(c.id or 0 for c in clubs))
+    if key not in memo:
+        memo[key] = {
+            event_id: (club_id, rollup.utc_instant(starts_at))
+            for event_id, club_id, starts_at in session.execute(
+                sa_select(col(Event.id), col(Event.club_id), rollup.as_stored(col(Event.starts_at))).where(
+                    col(Event.club_id).in_(key)
+                )
+            )
+        }
+    sessions: dict[int, tuple[int, datetime]] = memo[key]
     # A club's sessions count wherever their records say they were: by event, not by the area's places.
     if area.unit_ids is None:
-        counted = reports.window_tally(session, window, area, tz).where(lambda c: c.event_id in club_of)
+        counted = reports.window_tally(session, window, area, tz).where(lambda c: c.event_id in sessions)
     else:
-        counted = reports.window_tally(session, window, None, tz, frozenset(club_of))
-    by_event = counted.visits_by(lambda c: c.event_id)
-    starts = reports.by_ids(session, (col(Event.id), col(Event.starts_at)), set(by_event))
-    attended = [(club_of[event_id], starts_at, by_event[event_id]) for event_id, starts_at in starts]
+        counted = reports.window_tally(session, window, None, tz, frozenset(sessions))
+    attended = [(*sessions[event_id], n) for event_id, n in counted.visits_by(lambda c: c.event_id).items()]
     months: dict[int, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
     for club_id, starts_at, visits in attended:
         if int(visits or 0) >= rules.active_min_visits:

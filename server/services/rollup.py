@@ -29,11 +29,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import String, and_, delete, event, func, insert, or_, text, type_coerce, update
+from sqlalchemy import String, and_, delete, event, func, insert, text, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
@@ -151,36 +151,67 @@ class Cell:
         self.genders.update(other.genders)
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value.value if hasattr(value, "value") else value)
+def as_stored(column: Any) -> Any:
+    """The column as the driver hands it back, without SQLAlchemy's conversion per row (SQLite's text);
+    read a time back with utc_instant."""
+    return type_coerce(column, String)
+
+
+def utc_instant(value: datetime | str) -> datetime:
+    """An aware UTC datetime from a stored time: PostgreSQL's datetime or SQLite's 'YYYY-MM-DD HH:MM:SS'."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def rows_of(visits: Any) -> Any:
+    """A SELECT of a counting.visit_rows subquery with the columns cells_of needs, as stored."""
+    c = visits.c
+    return sa_select(
+        c.kind,
+        c.weight,
+        c.participant_id,
+        as_stored(c.at).label("at"),
+        c.event_id,
+        c.venue_id,
+        as_stored(c.venue_type).label("venue_type"),
+        c.commune_id,
+        c.village_id,
+        as_stored(c.age_band).label("age_band"),
+        as_stored(c.gender).label("gender"),
+    )
 
 
 def cells_of(rows: Iterable[Any], tz: tzinfo) -> dict[Key, Cell]:
-    """Cells of counting.visit_rows rows (kind, weight, participant_id, at, event_id, venue_id, venue_type,
-    commune_id, age_band, gender, ..., village_id), each on the local day of its time."""
+    """Cells of the rows of rows_of(counting.visit_rows(...)), each on the local day of its time."""
     cells: dict[Key, Cell] = {}
-    for row in rows:
-        walk_in = row.kind == counting.WALK_IN
-        cell = Cell(
-            in_zone(row.at, tz).date(),
-            row.kind,
-            row.event_id,
-            row.venue_id,
-            str(_text(row.venue_type)),
-            row.commune_id,
-            row.village_id,
-            _text(row.age_band) if walk_in else None,
-            _text(row.gender) if walk_in else None,
+    days: dict[Any, date] = {}  # every zone's offset is whole minutes: one conversion per minute
+    for kind, weight, person, at, event_id, venue_id, venue_type, commune_id, village_id, age, gender in rows:
+        minute = at[:16] if isinstance(at, str) else at.replace(second=0, microsecond=0)
+        day = days.get(minute)
+        if day is None:
+            day = days[minute] = in_zone(utc_instant(at), tz).date()
+        walk_in = kind == counting.WALK_IN
+        key: Key = (
+            day,
+            kind,
+            event_id,
+            venue_id,
+            venue_type,
+            commune_id,
+            village_id,
+            age if walk_in else None,
+            gender if walk_in else None,
         )
-        found = cells.setdefault(cell.key, cell)
-        found.weight += row.weight
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = Cell(*key)
+        cell.weight += weight
         if not walk_in:
-            person = int(row.participant_id)
             if person >> SHIFT:
                 raise OverflowError(f"participant id {person} does not fit the rollup's bitmaps")
-            found.people.add(person)
-            found.ages.add(_AGE_INDEX[str(_text(row.age_band))] << SHIFT | person)
-            found.genders.add(_GENDER_INDEX[str(_text(row.gender))] << SHIFT | person)
+            cell.people.add(person)
+            cell.ages.add(_AGE_INDEX[age] << SHIFT | person)
+            cell.genders.add(_GENDER_INDEX[gender] << SHIFT | person)
     return cells
 
 
@@ -267,7 +298,7 @@ def _fold_once(session: Session, tz: tzinfo, now: datetime, fold_at: int) -> boo
     stale = sorted({event_id for _mark, event_id in state.marks})
     fresh = cells_of(
         session.execute(
-            sa_select(
+            rows_of(
                 counting.visit_rows(
                     and_(col(CheckIn.id) > state.check_in_id, col(CheckIn.id) <= upper_c),
                     and_(col(Headcount.id) > state.headcount_id, col(Headcount.id) <= upper_h),
@@ -282,7 +313,7 @@ def _fold_once(session: Session, tz: tzinfo, now: datetime, fold_at: int) -> boo
             and_(col(CheckIn.event_id).in_(part), col(CheckIn.id) <= state.check_in_id),
             and_(col(Headcount.event_id).in_(part), col(Headcount.id) <= state.headcount_id),
         )
-        rebuilt.update(cells_of(session.execute(sa_select(rows)), tz))
+        rebuilt.update(cells_of(session.execute(rows_of(rows)), tz))
     session.rollback()
     if not zone_ok or upper_c > state.check_in_id or upper_h > state.headcount_id or stale:
         return _write(session, tz, state, zone_ok, fresh, rebuilt, stale, (upper_c, upper_h))
@@ -379,15 +410,15 @@ def _serialized(bitmap: BitMap) -> bytes:
 
 _ROW_COLUMNS = (
     col(VisitDay.id),
-    type_coerce(col(VisitDay.day), String),
+    as_stored(col(VisitDay.day)),
     col(VisitDay.kind),
     col(VisitDay.event_id),
     col(VisitDay.venue_id),
-    type_coerce(col(VisitDay.venue_type), String),  # the stored value: no enum conversion per row
+    as_stored(col(VisitDay.venue_type)),
     col(VisitDay.commune_id),
     col(VisitDay.village_id),
-    type_coerce(col(VisitDay.age_band), String),
-    type_coerce(col(VisitDay.gender), String),
+    as_stored(col(VisitDay.age_band)),
+    as_stored(col(VisitDay.gender)),
     col(VisitDay.weight),
     col(VisitDay.people),
     col(VisitDay.ages),
@@ -453,10 +484,20 @@ def _read(
     if area is not None and area.unit_ids is not None:
         check_ins.append(record_clause(CheckIn, area))
         headcounts.append(record_clause(Headcount, area))
-    unrolled = or_(col(CheckIn.id) > state.check_in_id, col(CheckIn.event_id).in_(stale))
-    uncounted = or_(col(Headcount.id) > state.headcount_id, col(Headcount.event_id).in_(stale))
-    records = counting.visit_rows(and_(*check_ins, unrolled), and_(*headcounts, uncounted))
-    cells = list(cells_of(session.execute(sa_select(records)), tz).values())
+    # Two readings rather than one with OR: each then walks an index from the watermark (or the stale
+    # events) instead of the whole window.
+    records = counting.visit_rows(
+        and_(*check_ins, col(CheckIn.id) > state.check_in_id),
+        and_(*headcounts, col(Headcount.id) > state.headcount_id),
+    )
+    found = list(session.execute(rows_of(records)))
+    if stale:
+        records = counting.visit_rows(
+            and_(*check_ins, col(CheckIn.event_id).in_(stale), col(CheckIn.id) <= state.check_in_id),
+            and_(*headcounts, col(Headcount.event_id).in_(stale), col(Headcount.id) <= state.headcount_id),
+        )
+        found += session.execute(rows_of(records))
+    cells = list(cells_of(found, tz).values())
     if not state.zone_ok:
         return cells
     if area is not None and area.unit_ids is not None:
