@@ -713,9 +713,8 @@ class Drill:
     venues: tuple[DrillRow, ...]
 
 
-def _communes_of_units(session: Session) -> dict[int, OrgUnit]:
+def _communes_of_units(units: Sequence[OrgUnit]) -> dict[int, OrgUnit]:
     """unit id -> its commune (a commune is its own), for every unit at or below commune level."""
-    units = list(session.exec(select(OrgUnit)))
     communes = {u.id: u for u in units if u.kind == UnitKind.commune}
     out = {}
     for unit in units:
@@ -735,8 +734,9 @@ def drill(session: Session, staff: Staff, key: str, window: ReportWindow, area: 
     target = targets(session, area, [window.year])[key, window.year]
     base = evaluate(session, staff, window, area, tz, definitions=[definition], rules=rules)
     previous = window.previous()
-    commune_of = _communes_of_units(session)
-    names = {u.id: u.name for u in session.exec(select(OrgUnit))}
+    units = list(session.exec(select(OrgUnit)))
+    commune_of = _communes_of_units(units)
+    names = {u.id: u.name for u in units}
     by_commune: dict[int | None, tuple[Figure, Figure]] = {}
     by_venue: dict[int, tuple[Figure, Figure]] = {}
     venue_names: dict[int, str] = {}

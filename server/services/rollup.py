@@ -289,6 +289,9 @@ def _fold_once(session: Session, tz: tzinfo, now: datetime, fold_at: int) -> boo
     newest_c = session.execute(sa_select(func.max(col(CheckIn.id)))).scalar() or 0
     newest_h = session.execute(sa_select(func.max(col(Headcount.id)))).scalar() or 0
     waiting = (newest_c - state.check_in_id) + (newest_h - state.headcount_id)
+    if not waiting and not state.marks and (zone_ok or not newest_c + newest_h):
+        session.rollback()  # nothing to fold (an empty database stays without a row: backup.is_empty)
+        return False
     if zone_ok and not state.marks and waiting < max(fold_at, 1):
         session.rollback()
         return False
