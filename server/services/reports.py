@@ -393,9 +393,11 @@ def window_tally(
 
 
 def by_ids(session: Session, columns: tuple[Any, ...], ids: set[Any]) -> list[Any]:
-    """Rows of `columns` (the first one an id) for these ids, a few hundred at a time."""
+    """Rows of `columns` (the first one an id) for these ids, in a few statements: SQLite's variables are
+    limited; a PostgreSQL round trip costs more than a long list."""
     wanted = sorted(ids)
+    size = 900 if session.get_bind().dialect.name == "sqlite" else 10_000
     out: list[Any] = []
-    for start in range(0, len(wanted), 500):
-        out += session.execute(sa_select(*columns).where(columns[0].in_(wanted[start : start + 500]))).all()
+    for start in range(0, len(wanted), size):
+        out += session.execute(sa_select(*columns).where(columns[0].in_(wanted[start : start + size]))).all()
     return out
