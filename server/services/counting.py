@@ -82,6 +82,11 @@ def window_clauses(start: datetime, stop: datetime) -> tuple[ColumnElement[bool]
     )
 
 
+def in_window(at: datetime, start: datetime, stop: datetime) -> bool:
+    """window_clauses' rule for a row already read (`at`: its claimed scan time or time counted, aware)."""
+    return start <= at < stop
+
+
 def visits_in(
     start: datetime,
     stop: datetime,
