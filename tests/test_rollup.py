@@ -38,7 +38,7 @@ from server.models import (
     VisitDayState,
     in_zone,
 )
-from server.services import areas, counting, events, flood, reports, rights, rollup
+from server.services import areas, counting, events, flood, reports, rights, rollup, tally
 from server.services.areas import Area
 from tests.factories import make_event, make_participant, make_staff, make_tree, make_unit, make_venue
 
@@ -93,7 +93,7 @@ def fast(
     session.rollback()
     counted = reports.window_tally(session, window, area, settings.tz)
 
-    def measured(by: dict[Any, rollup.Measure]) -> Measured:
+    def measured(by: dict[Any, tally.Measure]) -> Measured:
         return _clean({k: (m.visits, m.people, m.walk_ins) for k, m in by.items()})
 
     out = {name: measured(counted.by(key)) for name, key in DIMENSIONS.items()}

@@ -46,7 +46,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import audit, counting, library, places_history, reports, rollup
+from server.services import audit, cells, counting, library, places_history, reports, tally
 from server.services.areas import Area
 from server.services.reports import ReportWindow
 
@@ -288,7 +288,7 @@ def venues_open(
     session: Session, area: Area, kinds: Collection[VenueType] | None, day: date
 ) -> dict[int, VenuePart]:
     """A part for every venue of these kinds (None: any) open on `day` and standing in the area then."""
-    memo = rollup.session_memo(session, "venue_units_on")
+    memo = tally.session_memo(session, "venue_units_on")
     if day not in memo:  # a page asks for the same day once per indicator
         memo[day] = places_history.venue_units_on(session, day)
     found = {}
@@ -573,7 +573,7 @@ def figure(
 
 def visit_tally(
     session: Session, window: ReportWindow, area: Area, tz: tzinfo, venue_types: Collection[VenueType] | None
-) -> rollup.Tally:
+) -> tally.Tally:
     """The counted records (counting.visit_rows, read through services/rollup.py) of the window and area,
     at these kinds of venue (None: every kind)."""
     counted = reports.window_tally(session, window, area, tz)
@@ -643,13 +643,13 @@ def _active_houses(
         session.exec(select(Club).where(col(Club.venue_id).in_(list(parts)))),
         key=lambda c: labels.sort_key(c.name),
     )
-    memo = rollup.session_memo(session, "club_sessions")  # both windows of a page ask for the same clubs
+    memo = tally.session_memo(session, "club_sessions")  # both windows of a page ask for the same clubs
     key = tuple(sorted(c.id or 0 for c in clubs))
     if key not in memo:
         memo[key] = {
-            event_id: (club_id, rollup.utc_instant(starts_at))
+            event_id: (club_id, cells.utc_instant(starts_at))
             for event_id, club_id, starts_at in session.execute(
-                sa_select(col(Event.id), col(Event.club_id), rollup.as_stored(col(Event.starts_at))).where(
+                sa_select(col(Event.id), col(Event.club_id), cells.as_stored(col(Event.starts_at))).where(
                     col(Event.club_id).in_(key)
                 )
             )

@@ -35,7 +35,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import areas, rollup
+from server.services import areas, cells, tally
 from server.services.areas import Area
 
 MIN_YEAR = 2000
@@ -274,7 +274,7 @@ def yearly_totals(
         )
     )
 
-    def grouped(key: Callable[[rollup.Cell], Any]) -> list[tuple[Any, int, int, int]]:
+    def grouped(key: Callable[[cells.Cell], Any]) -> list[tuple[Any, int, int, int]]:
         return [(value, m.visits, m.people, m.walk_ins) for value, m in counted.by(key).items()]
 
     communes = sorted(
@@ -294,7 +294,7 @@ def yearly_totals(
     }
     visits, total_people, walk_ins = total.visits, total.people, total.walk_ins
 
-    def members(measured: dict[str | None, rollup.Measure]) -> list[tuple[Any, int, int, int]]:
+    def members(measured: dict[str | None, tally.Measure]) -> list[tuple[Any, int, int, int]]:
         return [(value, m.visits, m.people, m.walk_ins) for value, m in measured.items()]
 
     spans_years = window.start.year != window.end.year
@@ -386,10 +386,10 @@ def window_tally(
     area: Area | None,
     tz: tzinfo,
     events: frozenset[int] | None = None,
-) -> rollup.Tally:
+) -> tally.Tally:
     """Every counted record of the window in the area (and of these events): counting.visit_rows through
     the kept aggregates of services/rollup.py, one reading shared by every table and indicator of a page."""
-    return rollup.tally(session, window.start, window.end, window.bounds(tz), area, tz, events)
+    return tally.tally(session, window.start, window.end, window.bounds(tz), area, tz, events)
 
 
 def by_ids(session: Session, columns: tuple[Any, ...], ids: set[Any]) -> list[Any]:

@@ -19,23 +19,24 @@ are the size of a union of bitmaps: exact, never estimated.
   `mark_stale(event)`, and the event is read from the records until the next fold rebuilds its rows.
   Cancelling an event, moving units (records keep their place, venues are looked up at read time),
   erasing a person (the check-in keeps its participant id) change no stored count.
+- **Cells** (services/cells.py) are the unit kept and read.
 - **Consistency.** A read takes the watermarks, reads visit_day and the records above them, and reads the
   state again; a fold in between (its version moves) makes it read again.
+
+services/tally.py works the breakdowns out of what `read` returns.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import String, and_, delete, event, func, insert, text, type_coerce, update
+from sqlalchemy import and_, delete, func, insert, text, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
 from server.models import (
@@ -47,172 +48,18 @@ from server.models import (
     VisitDay,
     VisitDayStale,
     VisitDayState,
-    in_zone,
     utcnow,
 )
 from server.services import counting
 from server.services.areas import Area, record_clause
+from server.services.cells import Cell, Key, as_stored, cells_of, rows_of, utc_instant
 
 log = logging.getLogger("diemdanh.rollup")
 
 FOLD_AT = 2_000  # records waiting above the watermark before a read folds them in
 CHUNK = 100_000  # records folded in one write transaction
 MARGIN = timedelta(minutes=10)  # a record is folded only when it and those before it arrived this long ago
-SHIFT = 28  # ages/genders bitmaps hold index << SHIFT | participant id
-AGES: tuple[AgeBand, ...] = tuple(AgeBand)
-GENDERS: tuple[Gender, ...] = tuple(Gender)
-_AGE_INDEX = {member.value: index for index, member in enumerate(AGES)}
-_GENDER_INDEX = {member.value: index for index, member in enumerate(GENDERS)}
 _LOCK_KEY = 0x7669_7369  # PostgreSQL advisory lock of the fold ("visi")
-_MEMO = "rollup.memo"
-
-Key = tuple[date, str, int, int, str, int | None, int | None, str | None, str | None]
-
-
-class Cell:
-    """Counted records sharing a local day, kind, event and stored place (and a walk-in's age band and
-    gender): a visit_day row, or records not rolled up yet. A stored row's bitmaps are read when used."""
-
-    __slots__ = (
-        "_maps",
-        "_stored",
-        "age_band",
-        "commune_id",
-        "day",
-        "event_id",
-        "gender",
-        "kind",
-        "venue_id",
-        "venue_type",
-        "village_id",
-        "weight",
-    )
-
-    def __init__(
-        self,
-        day: date,
-        kind: str,
-        event_id: int,
-        venue_id: int,
-        venue_type: str,
-        commune_id: int | None,
-        village_id: int | None,
-        age_band: str | None,  # walk-ins only: a check-in's is in `ages`
-        gender: str | None,
-        weight: int = 0,  # visits
-        stored: tuple[bytes | None, bytes | None, bytes | None] = (None, None, None),
-    ) -> None:
-        self.day, self.kind, self.event_id, self.venue_id = day, kind, event_id, venue_id
-        self.venue_type, self.commune_id, self.village_id = venue_type, commune_id, village_id
-        self.age_band, self.gender, self.weight = age_band, gender, weight
-        self._stored = stored
-        self._maps: list[BitMap | None] = [None, None, None]
-
-    def _map(self, index: int) -> BitMap:
-        found = self._maps[index]
-        if found is None:
-            data = self._stored[index]
-            found = self._maps[index] = BitMap.deserialize(data) if data else BitMap()
-        return found
-
-    @property
-    def people(self) -> BitMap:
-        """Check-ins: the participant ids."""
-        return self._map(0)
-
-    @property
-    def ages(self) -> BitMap:
-        """Check-ins: age band index << SHIFT | participant id."""
-        return self._map(1)
-
-    @property
-    def genders(self) -> BitMap:
-        """Check-ins: gender index << SHIFT | participant id."""
-        return self._map(2)
-
-    @property
-    def key(self) -> Key:
-        return (
-            self.day,
-            self.kind,
-            self.event_id,
-            self.venue_id,
-            self.venue_type,
-            self.commune_id,
-            self.village_id,
-            self.age_band,
-            self.gender,
-        )
-
-    def merge(self, other: Cell) -> None:
-        self.weight += other.weight
-        self.people.update(other.people)
-        self.ages.update(other.ages)
-        self.genders.update(other.genders)
-
-
-def as_stored(column: Any) -> Any:
-    """The column as the driver hands it back, without SQLAlchemy's conversion per row (SQLite's text);
-    read a time back with utc_instant."""
-    return type_coerce(column, String)
-
-
-def utc_instant(value: datetime | str) -> datetime:
-    """An aware UTC datetime from a stored time: PostgreSQL's datetime or SQLite's 'YYYY-MM-DD HH:MM:SS'."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def rows_of(visits: Any) -> Any:
-    """A SELECT of a counting.visit_rows subquery with the columns cells_of needs, as stored."""
-    c = visits.c
-    return sa_select(
-        c.kind,
-        c.weight,
-        c.participant_id,
-        as_stored(c.at).label("at"),
-        c.event_id,
-        c.venue_id,
-        as_stored(c.venue_type).label("venue_type"),
-        c.commune_id,
-        c.village_id,
-        as_stored(c.age_band).label("age_band"),
-        as_stored(c.gender).label("gender"),
-    )
-
-
-def cells_of(rows: Iterable[Any], tz: tzinfo) -> dict[Key, Cell]:
-    """Cells of the rows of rows_of(counting.visit_rows(...)), each on the local day of its time."""
-    cells: dict[Key, Cell] = {}
-    days: dict[Any, date] = {}  # every zone's offset is whole minutes: one conversion per minute
-    for kind, weight, person, at, event_id, venue_id, venue_type, commune_id, village_id, age, gender in rows:
-        minute = at[:16] if isinstance(at, str) else at.replace(second=0, microsecond=0)
-        day = days.get(minute)
-        if day is None:
-            day = days[minute] = in_zone(utc_instant(at), tz).date()
-        walk_in = kind == counting.WALK_IN
-        key: Key = (
-            day,
-            kind,
-            event_id,
-            venue_id,
-            venue_type,
-            commune_id,
-            village_id,
-            age if walk_in else None,
-            gender if walk_in else None,
-        )
-        cell = cells.get(key)
-        if cell is None:
-            cell = cells[key] = Cell(*key)
-        cell.weight += weight
-        if not walk_in:
-            if person >> SHIFT:
-                raise OverflowError(f"participant id {person} does not fit the rollup's bitmaps")
-            cell.people.add(person)
-            cell.ages.add(_AGE_INDEX[age] << SHIFT | person)
-            cell.genders.add(_GENDER_INDEX[gender] << SHIFT | person)
-    return cells
 
 
 def mark_stale(session: Session, event_id: int) -> None:
@@ -233,7 +80,8 @@ class _State:
     marks: tuple[tuple[int, int], ...]  # (mark id, event id)
 
 
-def _zone(tz: tzinfo) -> str:
+def zone(tz: tzinfo) -> str:
+    """The name a time zone is kept under (visit_day_state.tz)."""
     return str(getattr(tz, "key", tz))
 
 
@@ -253,8 +101,8 @@ def _state(session: Session, tz: tzinfo) -> _State:
     )
     if row is None:
         return _State(False, -1, 0, 0, marks)
-    zone, version, check_ins, headcounts = row
-    if zone != _zone(tz):
+    kept_in, version, check_ins, headcounts = row
+    if kept_in != zone(tz):
         return _State(False, int(version), 0, 0, marks)
     return _State(True, int(version), int(check_ins), int(headcounts), marks)
 
@@ -374,7 +222,7 @@ def _write(
         session.execute(delete(VisitDayStale).where(col(VisitDayStale.id).in_(part)))
     session.merge(
         VisitDayState(
-            id=1, tz=_zone(tz), version=state.version + 1, check_in_id=upper[0], headcount_id=upper[1]
+            id=1, tz=zone(tz), version=state.version + 1, check_in_id=upper[0], headcount_id=upper[1]
         )
     )
     session.commit()
@@ -522,133 +370,3 @@ def _read(
         kept.append(record_clause(VisitDay, area))
     cells += [cell for _row_id, cell in _stored_cells(session, *kept)]
     return cells
-
-
-# --- tallying ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Measure:
-    """counting.measures over some cells: visits, distinct people and, of the visits, walk-ins."""
-
-    visits: int = 0
-    people: int = 0
-    walk_ins: int = 0
-
-
-def _people(bitmaps: list[BitMap]) -> int:
-    if not bitmaps:
-        return 0
-    return len(bitmaps[0]) if len(bitmaps) == 1 else len(BitMap.union(*bitmaps))
-
-
-class Tally:
-    """The cells of one window and area, with every breakdown worked out in one pass over them."""
-
-    def __init__(self, cells: list[Cell]) -> None:
-        self.cells = cells
-
-    def where(self, keep: Callable[[Cell], bool]) -> Tally:
-        return Tally([cell for cell in self.cells if keep(cell)])
-
-    def total(self) -> Measure:
-        return self.by(lambda _cell: None).get(None, Measure())
-
-    def visits_by(self, key: Callable[[Cell], Hashable]) -> dict[Any, int]:
-        """Visits alone per value of `key` (no people: cheaper)."""
-        visits: dict[Any, int] = defaultdict(int)
-        for cell in self.cells:
-            visits[key(cell)] += cell.weight
-        return dict(visits)
-
-    def by(self, key: Callable[[Cell], Hashable]) -> dict[Any, Measure]:
-        """Visits, people and walk-ins per value of `key` (a person counts once in each value's row)."""
-        visits: dict[Any, int] = defaultdict(int)
-        walk_ins: dict[Any, int] = defaultdict(int)
-        people: dict[Any, list[BitMap]] = defaultdict(list)
-        for cell in self.cells:
-            value = key(cell)
-            visits[value] += cell.weight
-            if cell.kind == counting.WALK_IN:
-                walk_ins[value] += cell.weight
-            else:
-                people[value].append(cell.people)
-        return {value: Measure(visits[value], _people(people[value]), walk_ins[value]) for value in visits}
-
-    def by_age_band(self) -> dict[str | None, Measure]:
-        return self._by_member("ages", "age_band", AGES)
-
-    def by_gender(self) -> dict[str | None, Measure]:
-        return self._by_member("genders", "gender", GENDERS)
-
-    def _by_member(self, coded: str, named: str, members: Sequence[Any]) -> dict[str | None, Measure]:
-        """A check-in's age band or gender is in the high bits of its cell's coded bitmap; a walk-in's is
-        its cell's own (None: not recorded)."""
-        visits: dict[str | None, int] = defaultdict(int)
-        walk_ins: dict[str | None, int] = defaultdict(int)
-        coded_maps: list[BitMap] = []
-        ranges = [
-            (member.value, index << SHIFT, (index + 1) << SHIFT) for index, member in enumerate(members)
-        ]
-        for cell in self.cells:
-            if cell.kind == counting.WALK_IN:
-                value = getattr(cell, named)
-                visits[value] += cell.weight
-                walk_ins[value] += cell.weight
-                continue
-            bitmap: BitMap = getattr(cell, coded)
-            coded_maps.append(bitmap)
-            for value, low, high in ranges:
-                visits[value] += bitmap.range_cardinality(low, high)
-        union = BitMap.union(*coded_maps) if coded_maps else BitMap()
-        people: dict[str | None, int] = {
-            value: union.range_cardinality(low, high) for value, low, high in ranges
-        }
-        return {
-            value: Measure(visits[value], people.get(value, 0), walk_ins[value])
-            for value in {*visits, *people}
-            if visits[value] or people.get(value, 0)
-        }
-
-
-def tally(
-    session: Session,
-    start: date,
-    end: date,
-    bounds: tuple[datetime, datetime],
-    area: Area | None,
-    tz: tzinfo,
-    events: frozenset[int] | None = None,
-) -> Tally:
-    """Every counted record of the local days start..end (`bounds` in UTC) in the area (and of these
-    events), folding waiting records first; kept until the session writes, commits or rolls back, so a
-    page's figures come from one reading."""
-    memo = session_memo(session, "tallies")
-    key = (start, end, bounds, None if area is None else area.unit_ids, _zone(tz), events)
-    if key not in memo:
-        if not _writing(session):
-            refresh(session, tz)
-        memo[key] = Tally(read(session, start, end, bounds, area, tz, events))
-    return memo[key]
-
-
-def session_memo(session: Session, name: str) -> dict[Any, Any]:
-    """A dict kept in the session until it writes, commits or rolls back: what a page has read once."""
-    memos: dict[str, dict[Any, Any]] = session.info.setdefault(_MEMO, {})
-    return memos.setdefault(name, {})
-
-
-def _writing(session: Session) -> bool:
-    """Whether the session holds SQLite's write lock (a fold in another session would wait for it)."""
-    if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
-        return False
-    dbapi_connection = session.connection().connection.dbapi_connection
-    return bool(dbapi_connection is not None and dbapi_connection.in_transaction)
-
-
-@event.listens_for(OrmSession, "after_commit")
-@event.listens_for(OrmSession, "after_rollback")
-@event.listens_for(OrmSession, "after_flush")
-def _forget(session: OrmSession, *_args: Any) -> None:
-    """What a session read is kept only until it writes, commits or rolls back."""
-    session.info.pop(_MEMO, None)
