@@ -340,3 +340,36 @@ def test_yearly_totals_and_participants_are_those_of_the_recount(
     totals = reports.yearly_totals(session, history.admin, window, settings.tz)
     recount = naive(session, window, everywhere, settings)["total"].get(None, (0, 0, 0))
     assert (totals.visits, totals.people, totals.walk_ins) == recount
+
+
+def test_a_fold_committed_while_a_page_reads_makes_it_read_again(
+    session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader takes the watermarks, then reads; if another process folds in between, the records it
+    reads above the old watermark are also in visit_day now: the state's version moved, so it reads again."""
+    history = History(session, settings, 13)
+    for _ in range(3):
+        history.check_ins()
+    rollup.refresh(session, settings.tz, now=history.clock + timedelta(days=9), fold_at=1)
+    for _ in range(3):
+        history.check_ins()
+    window = reports.report_window(2025, until=None, today=date(2026, 1, 15))
+    everywhere = areas.resolve_area(session, history.admin, "")
+    expected = naive(session, window, everywhere, settings)
+    reading = rollup._read
+    calls: list[int] = []
+
+    def another_process_folds_first(*args: Any) -> list[Any]:
+        calls.append(1)
+        if len(calls) == 1:
+            later = history.clock + timedelta(days=9)
+            rollup.refresh(session, settings.tz, now=later, fold_at=1)
+        return reading(*args)
+
+    monkeypatch.setattr(rollup, "_read", another_process_folds_first)
+    session.rollback()
+    bounds = window.bounds(settings.tz)
+    counted = tally.Tally(rollup.read(session, window.start, window.end, bounds, everywhere, settings.tz))
+    total = counted.total()
+    assert {None: (total.visits, total.people, total.walk_ins)} == expected["total"]
+    assert len(calls) == 2
