@@ -518,6 +518,54 @@ class Headcount(SQLModel, table=True):
     village_id: int | None = Field(default=None, foreign_key="org_unit.id")
 
 
+class VisitDay(SQLModel, table=True):
+    """Kept aggregate of what counts (services/rollup.py, always equal to a recount of
+    counting.visit_rows): per local day, record kind, event and place as stored on the records, the
+    visits and, for check-ins, roaring bitmaps of the participants (plain, and with their age band or
+    gender in the high bits). Walk-in rows carry their age band and gender in the key instead."""
+
+    __tablename__ = "visit_day"
+    __table_args__ = (Index("ix_visit_day_day", "day", "venue_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date  # local day (VisitDayState.tz) of the claimed scan time or the time counted
+    kind: str = Field(max_length=16)  # counting.CHECK_IN or counting.WALK_IN
+    event_id: int = Field(foreign_key="event.id", index=True)
+    venue_id: int = Field(foreign_key="venue.id")
+    venue_type: VenueType = Field(sa_column=_enum(VenueType))
+    commune_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    village_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    age_band: AgeBand | None = Field(default=None, sa_column=_enum(AgeBand, nullable=True))  # walk-ins
+    gender: Gender | None = Field(default=None, sa_column=_enum(Gender, nullable=True))  # walk-ins
+    weight: int  # visits: check-ins, or the sum of the headcount changes
+    people: bytes | None = None  # check-ins: participant ids
+    ages: bytes | None = None  # check-ins: age band index << 32 | participant id (64-bit)
+    genders: bytes | None = None  # check-ins: gender index << 32 | participant id (64-bit)
+
+
+class VisitDayState(SQLModel, table=True):
+    """How far visit_day goes: every counted check-in and headcount with an id up to these (one row)."""
+
+    __tablename__ = "visit_day_state"
+
+    id: int = Field(default=1, primary_key=True)
+    tz: str = Field(max_length=64)  # the time zone of visit_day.day; another one rebuilds it
+    version: int = 0  # moves at every fold, so a reader can tell that one happened while it read
+    check_in_id: int = 0
+    headcount_id: int = 0
+
+
+class VisitDayStale(SQLModel, table=True):
+    """An event whose counted check-ins changed after they were rolled up (a flood excluded or put back):
+    read from the records until visit_day is rebuilt for it. Not unique: a mark made while a rebuild runs
+    survives it."""
+
+    __tablename__ = "visit_day_stale"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="event.id", index=True)
+
+
 class CheckInAttempt(SQLModel, table=True):
     """Every check-in or headcount attempt, accepted or refused, for audit and abuse tracking. The same
     request sent again (same key, event, participant, channel, action and outcome: a replay, or the same

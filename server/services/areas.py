@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from server import auth
 from server.errors import N_, AppError, ErrorCode, FormError
-from server.models import CheckIn, Headcount, OrgUnit, ReportGroup, Role, Staff, Venue
+from server.models import CheckIn, Headcount, OrgUnit, ReportGroup, Role, Staff, Venue, VisitDay
 from server.services import report_groups
 
 ALL_AREA = N_("All communes and wards")
@@ -79,9 +79,9 @@ def resolve_area(session: Session, staff: Staff, value: str) -> Area:
     raise FormError({"area": N_("Choose a commune or group from the list.")})
 
 
-def record_clause(model: type[CheckIn] | type[Headcount], area: Area) -> ColumnElement[bool]:
-    """Records of the area by the place stored on them: their commune or village, or, for a venue above
-    commune level, the venue's own unit."""
+def record_clause(model: type[CheckIn] | type[Headcount] | type[VisitDay], area: Area) -> ColumnElement[bool]:
+    """Records of the area by the place stored on them (or rolled-up records, which keep it): their commune
+    or village, or, for a venue above commune level, the venue's own unit."""
     if area.unit_ids is None:
         return and_(True)
     ids = list(area.unit_ids)

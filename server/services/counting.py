@@ -4,6 +4,8 @@ A **visit** is a check-in (weight 1) or a walk-in headcount change (weight +n/-n
 participant of a check-in. Headcounts never add people. Both carry the place, age band and gender as they
 were on the day, and the time of the visit (the claimed scan time, not when it reached the server). A
 check-in that staff excluded as part of a flood (services/flood.py) counts nowhere until that is undone.
+The reports read these rows through the kept aggregates of services/rollup.py, which are filled from
+visit_rows alone.
 """
 
 from __future__ import annotations
@@ -78,6 +80,11 @@ def window_clauses(start: datetime, stop: datetime) -> tuple[ColumnElement[bool]
         and_(col(CheckIn.checked_in_at) >= start, col(CheckIn.checked_in_at) < stop),
         and_(col(Headcount.counted_at) >= start, col(Headcount.counted_at) < stop),
     )
+
+
+def in_window(at: datetime, start: datetime, stop: datetime) -> bool:
+    """window_clauses' rule for a row already read (`at`: its claimed scan time or time counted, aware)."""
+    return start <= at < stop
 
 
 def visits_in(

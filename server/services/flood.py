@@ -44,7 +44,7 @@ from server.config import Settings
 from server.db import begin_write
 from server.errors import AppError, ErrorCode
 from server.models import CheckIn, CheckInExclusion, Event, OrgUnit, Staff, Venue, utcnow
-from server.services import audit, scans
+from server.services import audit, rollup, scans
 
 MINUTE = timedelta(minutes=1)
 HARD_LIMIT_FACTOR = 3
@@ -216,6 +216,7 @@ def exclude(
     session.add(exclusion)
     session.flush()
     session.execute(update(CheckIn).where(*which).values(excluded_by_id=exclusion.id))
+    rollup.mark_stale(session, exclusion.event_id)  # its rolled-up counts no longer hold
     detail = {"event_id": exclusion.event_id, "count": count, "source": source}
     audit.record(
         session,
@@ -244,6 +245,7 @@ def undo(
     session.execute(
         update(CheckIn).where(col(CheckIn.excluded_by_id) == exclusion.id).values(excluded_by_id=None)
     )
+    rollup.mark_stale(session, exclusion.event_id)
     exclusion.undone_by_id = staff.id
     exclusion.undone_at = now or utcnow()
     session.add(exclusion)

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -46,7 +46,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import audit, counting, library, places_history, reports
+from server.services import audit, cells, counting, library, places_history, reports, tally
 from server.services.areas import Area
 from server.services.reports import ReportWindow
 
@@ -288,8 +288,11 @@ def venues_open(
     session: Session, area: Area, kinds: Collection[VenueType] | None, day: date
 ) -> dict[int, VenuePart]:
     """A part for every venue of these kinds (None: any) open on `day` and standing in the area then."""
+    memo = tally.session_memo(session, "venue_units_on")
+    if day not in memo:  # a page asks for the same day once per indicator
+        memo[day] = places_history.venue_units_on(session, day)
     found = {}
-    for venue_id, (venue, unit_id) in places_history.venue_units_on(session, day).items():
+    for venue_id, (venue, unit_id) in memo[day].items():
         if kinds is not None and venue.type not in kinds:
             continue
         if area.unit_ids is None or unit_id in area.unit_ids:
@@ -568,19 +571,24 @@ def figure(
     return Figure(numerator=sum(1 for p in parts.values() if p.meets), denominator=len(parts))
 
 
-def visit_rows(
-    window: ReportWindow, area: Area, tz: tzinfo, venue_types: Collection[VenueType] | None
-) -> Any:
-    return counting.visits_in(*window.bounds(tz), area, venue_types)
+def visit_tally(
+    session: Session, window: ReportWindow, area: Area, tz: tzinfo, venue_types: Collection[VenueType] | None
+) -> tally.Tally:
+    """The counted records (counting.visit_rows, read through services/rollup.py) of the window and area,
+    at these kinds of venue (None: every kind)."""
+    counted = reports.window_tally(session, window, area, tz)
+    if venue_types is None:
+        return counted
+    kinds = {kind.value for kind in venue_types}
+    return counted.where(lambda cell: cell.venue_type in kinds)
 
 
 def visit_totals(
     session: Session, window: ReportWindow, area: Area, tz: tzinfo, venue_types: Collection[VenueType] | None
 ) -> tuple[int, int]:
     """Visits and distinct people (counting.measures) in the window and area, at these kinds of venue."""
-    rows = visit_rows(window, area, tz, venue_types)
-    visits, people, _walk_ins = session.execute(sa_select(*counting.measures(rows))).one()
-    return int(visits), int(people)
+    total = visit_tally(session, window, area, tz, venue_types).total()
+    return total.visits, total.people
 
 
 @dataclass
@@ -635,19 +643,24 @@ def _active_houses(
         session.exec(select(Club).where(col(Club.venue_id).in_(list(parts)))),
         key=lambda c: labels.sort_key(c.name),
     )
-    sessions = select(Event.id).where(col(Event.club_id).in_([c.id for c in clubs]))
-    start, stop = window.bounds(tz)
-    in_check_ins, in_headcounts = counting.window_clauses(start, stop)
-    rows = counting.visit_rows(
-        and_(in_check_ins, col(CheckIn.event_id).in_(sessions)),
-        and_(in_headcounts, col(Headcount.event_id).in_(sessions)),
-    )
-    attended = session.execute(
-        sa_select(col(Event.club_id), col(Event.starts_at), func.sum(rows.c.weight))
-        .select_from(rows)
-        .join(Event, col(Event.id) == rows.c.event_id)
-        .group_by(col(Event.id), col(Event.club_id), col(Event.starts_at))
-    ).all()
+    memo = tally.session_memo(session, "club_sessions")  # both windows of a page ask for the same clubs
+    key = tuple(sorted(c.id or 0 for c in clubs))
+    if key not in memo:
+        memo[key] = {
+            event_id: (club_id, cells.utc_instant(starts_at))
+            for event_id, club_id, starts_at in session.execute(
+                sa_select(col(Event.id), col(Event.club_id), cells.as_stored(col(Event.starts_at))).where(
+                    col(Event.club_id).in_(key)
+                )
+            )
+        }
+    sessions: dict[int, tuple[int, datetime]] = memo[key]
+    # A club's sessions count wherever their records say they were: by event, not by the area's places.
+    if area.unit_ids is None:
+        counted = reports.window_tally(session, window, area, tz).where(lambda c: c.event_id in sessions)
+    else:
+        counted = reports.window_tally(session, window, None, tz, frozenset(sessions))
+    attended = [(*sessions[event_id], n) for event_id, n in counted.visits_by(lambda c: c.event_id).items()]
     months: dict[int, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
     for club_id, starts_at, visits in attended:
         if int(visits or 0) >= rules.active_min_visits:
@@ -669,10 +682,7 @@ def _school_lifelong(session: Session, window: ReportWindow, area: Area, tz: tzi
     parts = venues_open(session, area, kinds, window.end)
     if not parts:
         return parts
-    rows = visit_rows(window, area, tz, kinds)
-    visited = dict(
-        session.execute(sa_select(rows.c.venue_id, func.sum(rows.c.weight)).group_by(rows.c.venue_id)).all()
-    )
+    visited = visit_tally(session, window, area, tz, kinds).visits_by(lambda c: c.venue_id)
     marked = library.school_years(session, window.year)
     for venue_id, part in parts.items():
         visits = int(visited.get(venue_id) or 0)
@@ -703,9 +713,8 @@ class Drill:
     venues: tuple[DrillRow, ...]
 
 
-def _communes_of_units(session: Session) -> dict[int, OrgUnit]:
+def _communes_of_units(units: Sequence[OrgUnit]) -> dict[int, OrgUnit]:
     """unit id -> its commune (a commune is its own), for every unit at or below commune level."""
-    units = list(session.exec(select(OrgUnit)))
     communes = {u.id: u for u in units if u.kind == UnitKind.commune}
     out = {}
     for unit in units:
@@ -725,8 +734,9 @@ def drill(session: Session, staff: Staff, key: str, window: ReportWindow, area: 
     target = targets(session, area, [window.year])[key, window.year]
     base = evaluate(session, staff, window, area, tz, definitions=[definition], rules=rules)
     previous = window.previous()
-    commune_of = _communes_of_units(session)
-    names = {u.id: u.name for u in session.exec(select(OrgUnit))}
+    units = list(session.exec(select(OrgUnit)))
+    commune_of = _communes_of_units(units)
+    names = {u.id: u.name for u in units}
     by_commune: dict[int | None, tuple[Figure, Figure]] = {}
     by_venue: dict[int, tuple[Figure, Figure]] = {}
     venue_names: dict[int, str] = {}
@@ -734,16 +744,11 @@ def drill(session: Session, staff: Staff, key: str, window: ReportWindow, area: 
         for index, span in enumerate((window, previous)):
             parts = venue_parts(session, definition, span, area, tz, rules)
             if definition.visits:
-                rows = visit_rows(span, area, tz, definition.venue_types)
-                visits, people, _ = counting.measures(rows)
-                for commune_id, v, p in session.execute(
-                    sa_select(rows.c.commune_id, visits, people).group_by(rows.c.commune_id)
-                ):
-                    _add(by_commune, commune_id, index, Figure(int(v), int(p)))
-                for venue_id, v, p in session.execute(
-                    sa_select(rows.c.venue_id, visits, people).group_by(rows.c.venue_id)
-                ):
-                    _add(by_venue, venue_id, index, Figure(int(v), int(p)))
+                counted = visit_tally(session, span, area, tz, definition.venue_types)
+                for commune_id, m in counted.by(lambda c: c.commune_id).items():
+                    _add(by_commune, commune_id, index, Figure(m.visits, m.people))
+                for venue_id, m in counted.by(lambda c: c.venue_id).items():
+                    _add(by_venue, venue_id, index, Figure(m.visits, m.people))
             for venue_id, part in parts.items():
                 venue_names[venue_id] = part.venue.name
                 extra = Figure(part.extra, 0 if definition.visits else None)

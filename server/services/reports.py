@@ -8,14 +8,14 @@ values copied into each check-in on the day, so a later reorganisation does not 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Integer, case, func, literal_column
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from server import auth, labels
@@ -35,7 +35,7 @@ from server.models import (
     VenueType,
     utcnow,
 )
-from server.services import areas, counting
+from server.services import areas, cells, tally
 from server.services.areas import Area
 
 MIN_YEAR = 2000
@@ -254,22 +254,49 @@ def yearly_totals(
     of it; admin: everything, office: its unit's subtree), by the place stored on each record."""
     auth.require_role(staff, Role.admin, Role.office)
     area = area or areas.resolve_area(session, staff, "")
-    facts = _facts(window, area, tz)
-    measures = counting.measures(facts)
-    visits, total_people, walk_ins = session.execute(sa_select(*measures)).one()
+    counted = window_tally(session, window, area, tz)
+    events = {
+        event_id: (kind, campaign)
+        for event_id, kind, campaign in by_ids(
+            session,
+            (col(Event.id), col(Event.type), col(Event.campaign)),
+            {c.event_id for c in counted.cells},
+        )
+    }
+    counted = counted.where(lambda cell: cell.event_id in events)  # every record's event exists (a key)
+    total = counted.total()
+    venue_names = dict(by_ids(session, (col(Venue.id), col(Venue.name)), {c.venue_id for c in counted.cells}))
+    commune_names = dict(
+        by_ids(
+            session,
+            (col(OrgUnit.id), col(OrgUnit.name)),
+            {c.commune_id for c in counted.cells if c.commune_id is not None},
+        )
+    )
 
-    def grouped(*keys: Any) -> list[Any]:
-        statement: Any = sa_select(*keys, *measures).group_by(*keys)
-        return list(session.exec(statement).all())
+    def grouped(key: Callable[[cells.Cell], Any]) -> list[tuple[Any, int, int, int]]:
+        return [(value, m.visits, m.people, m.walk_ins) for value, m in counted.by(key).items()]
 
     communes = sorted(
-        grouped(facts.c.commune_id, facts.c.commune_name),
+        (
+            (cid, commune_names.get(cid, "") if cid is not None else "", v, p, w)
+            for cid, v, p, w in grouped(lambda c: c.commune_id)
+        ),
         key=lambda r: (r[0] is None, labels.sort_key(r[1]), r[0] or 0),
     )
     venues = sorted(
-        grouped(facts.c.venue_id, facts.c.venue_name), key=lambda r: (labels.sort_key(r[1]), r[0])
+        ((vid, venue_names[vid], v, p, w) for vid, v, p, w in grouped(lambda c: c.venue_id)),
+        key=lambda r: (labels.sort_key(r[1]), r[0]),
     )
-    months = {int(m): (v, p, w) for m, v, p, w in grouped(facts.c.month)}
+    month_of = {ym: n for n, ym in enumerate(twelve_months(window), start=1)}
+    months = {
+        int(m): (v, p, w) for m, v, p, w in grouped(lambda c: month_of.get((c.day.year, c.day.month), 12))
+    }
+    visits, total_people, walk_ins = total.visits, total.people, total.walk_ins
+
+    def members(measured: dict[str | None, tally.Measure]) -> list[tuple[Any, int, int, int]]:
+        return [(value, m.visits, m.people, m.walk_ins) for value, m in measured.items()]
+
     spans_years = window.start.year != window.end.year
     breakdowns = (
         Breakdown(
@@ -288,12 +315,18 @@ def yearly_totals(
             tuple(Row(str(vid), name, v, p, w) for vid, name, v, p, w in venues),
         ),
         _enum_breakdown(
-            "venue_type", N_("By venue type"), N_("Venue type"), VenueType, grouped(facts.c.venue_type)
+            "venue_type", N_("By venue type"), N_("Venue type"), VenueType, grouped(lambda c: c.venue_type)
         ),
         _enum_breakdown(
-            "event_type", N_("By event type"), N_("Event type"), EventType, grouped(facts.c.event_type)
+            "event_type",
+            N_("By event type"),
+            N_("Event type"),
+            EventType,
+            grouped(lambda c: events[c.event_id][0]),
         ),
-        _enum_breakdown("campaign", N_("By campaign"), N_("Campaign"), Campaign, grouped(facts.c.campaign)),
+        _enum_breakdown(
+            "campaign", N_("By campaign"), N_("Campaign"), Campaign, grouped(lambda c: events[c.event_id][1])
+        ),
         Breakdown(
             "month",
             N_("By month"),
@@ -309,8 +342,10 @@ def yearly_totals(
                 for index, (y, m) in enumerate(twelve_months(window), start=1)
             ),
         ),
-        _enum_breakdown("age_band", N_("By age group"), N_("Age group"), AgeBand, grouped(facts.c.age_band)),
-        _enum_breakdown("gender", N_("By gender"), N_("Gender"), Gender, grouped(facts.c.gender)),
+        _enum_breakdown(
+            "age_band", N_("By age group"), N_("Age group"), AgeBand, members(counted.by_age_band())
+        ),
+        _enum_breakdown("gender", N_("By gender"), N_("Gender"), Gender, members(counted.by_gender())),
     )
     return YearlyTotals(
         window=window,
@@ -345,44 +380,24 @@ def _enum_breakdown(key: str, title: str, column: str, kind: type[StrEnum], rows
     return Breakdown(key, title, column, tuple(known + unknown))
 
 
-def _facts(window: ReportWindow, area: Area, tz: tzinfo) -> Any:
-    """One row per visit (check-in or headcount change, counting.visit_rows) in the window and scope,
-    with every column a breakdown groups by.
+def window_tally(
+    session: Session,
+    window: ReportWindow,
+    area: Area | None,
+    tz: tzinfo,
+    events: frozenset[int] | None = None,
+) -> tally.Tally:
+    """Every counted record of the window in the area (and of these events): counting.visit_rows through
+    the kept aggregates of services/rollup.py, one reading shared by every table and indicator of a page."""
+    return tally.tally(session, window.start, window.end, window.bounds(tz), area, tz, events)
 
-    The local month is a CASE over the UTC instants at which each local month starts: portable across
-    SQLite and PostgreSQL, and right for visits in the evening UTC that are already the next day here.
-    """
-    visits = counting.visits_in(*window.bounds(tz), area)
-    at = visits.c.at
-    # The n-th month of the reporting year (1-12): the calendar month for a calendar year.
-    starts = twelve_months(window)[1:]
-    month = case(
-        *[
-            (at < _utc(date(y, m, 1), tz), literal_column(str(n), Integer))
-            for n, (y, m) in enumerate(starts, start=1)
-        ],
-        else_=literal_column("12", Integer),
-    )
-    commune = aliased(OrgUnit)
-    return (
-        sa_select(
-            visits.c.kind,
-            visits.c.weight,
-            visits.c.participant_id,
-            month.label("month"),
-            visits.c.commune_id,
-            col(commune.name).label("commune_name"),
-            visits.c.venue_id,
-            col(Venue.name).label("venue_name"),
-            visits.c.venue_type,
-            col(Event.type).label("event_type"),
-            col(Event.campaign).label("campaign"),
-            visits.c.age_band,
-            visits.c.gender,
-        )
-        .select_from(visits)
-        .join(Event, col(Event.id) == visits.c.event_id)
-        .join(Venue, col(Venue.id) == visits.c.venue_id)
-        .outerjoin(commune, col(commune.id) == visits.c.commune_id)
-        .subquery("facts")
-    )
+
+def by_ids(session: Session, columns: tuple[Any, ...], ids: set[Any]) -> list[Any]:
+    """Rows of `columns` (the first one an id) for these ids, in a few statements: SQLite's variables are
+    limited; a PostgreSQL round trip costs more than a long list."""
+    wanted = sorted(ids)
+    size = 900 if session.get_bind().dialect.name == "sqlite" else 10_000
+    out: list[Any] = []
+    for start in range(0, len(wanted), size):
+        out += session.execute(sa_select(*columns).where(columns[0].in_(wanted[start : start + size]))).all()
+    return out
