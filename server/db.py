@@ -166,6 +166,7 @@ def _release_gate(session: Session, *_args: Any) -> None:
 
 
 _WROTE = "wrote"  # session.info key: the transaction has flushed a change
+_INSERTED = "inserted"  # session.info key: the objects insert_row put in the session in this transaction
 RowT = TypeVar("RowT", bound=SQLModel)
 
 
@@ -182,6 +183,7 @@ def insert_row(session: Session, row: RowT) -> RowT:
     make_transient_to_detached(row)
     session.add(row)
     session.info[_WROTE] = True
+    session.info.setdefault(_INSERTED, []).append(row)  # a rollback takes them out again (_forget_inserted)
     return row
 
 
@@ -199,13 +201,23 @@ def _flushed(session: Session, _context: Any) -> None:
     session.info[_WROTE] = True
 
 
+def _forget_inserted(session: Session) -> None:
+    """After a rollback the rows insert_row made are gone: so are their objects (as the unit of work does
+    with objects it inserted), or a row made again with the same id could not join the session."""
+    for row in session.info.pop(_INSERTED, []):
+        if row in session:
+            session.expunge(row)
+
+
 def _end_of_transaction(session: Session, transaction: Any) -> None:
     if transaction.parent is None:  # the session's outermost transaction: the write is over
         _release_gate(session)
         session.info.pop(_WROTE, None)
+        session.info.pop(_INSERTED, None)
 
 
 sa_event.listen(Session, "after_flush", _flushed)
+sa_event.listen(Session, "after_rollback", _forget_inserted)
 sa_event.listen(Session, "after_transaction_end", _end_of_transaction)
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlmodel import Session, SQLModel
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, col, select
 
 from server.config import Settings
-from server.db import alembic_config, begin_write, make_engine, migrate
+from server.db import alembic_config, begin_write, insert_row, make_engine, migrate
 from server.errors import database_refusal
+from server.models import OrgUnit, UnitKind
 
 
 def test_migrating_twice_is_a_no_op(settings: Settings) -> None:
@@ -141,3 +143,26 @@ def test_the_gate_queues_writers_of_another_process(settings: Settings, tmp_path
         begin_write(session)
         session.commit()
     engine.dispose()
+
+
+def test_a_row_insert_row_made_is_saved_when_changed_and_forgotten_after_a_rollback(engine: Engine) -> None:
+    """insert_row's object behaves like a flushed one: a change to it is saved at commit, and after a
+    rollback it leaves the session, so a row made again with the same id (SQLite reuses it) can join."""
+    with Session(engine) as session:
+        unit = insert_row(
+            session, OrgUnit(kind=UnitKind.province, code="Lạng Sơn", code_system="test", name="Lạng Sơn")
+        )
+        unit.name = "Tỉnh Lạng Sơn"
+        session.commit()
+        assert session.exec(select(OrgUnit.name).where(OrgUnit.id == unit.id)).one() == "Tỉnh Lạng Sơn"
+        gone = insert_row(
+            session, OrgUnit(kind=UnitKind.province, code="Cao Bằng", code_system="test", name="Cao Bằng")
+        )
+        session.rollback()
+        assert gone not in session
+        again = insert_row(
+            session, OrgUnit(kind=UnitKind.province, code="Bắc Kạn", code_system="test", name="Bắc Kạn")
+        )
+        session.commit()
+        names = session.exec(select(OrgUnit.name).order_by(col(OrgUnit.id))).all()
+        assert names == ["Tỉnh Lạng Sơn", "Bắc Kạn"] and again in session
