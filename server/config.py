@@ -39,6 +39,9 @@ class Settings:
     attempt_log_days: int = 90  # `diemdanh prune-attempts` folds older attempt-log lines into daily counts
     max_body_kb: int = 4096  # the largest request body; uploads (CSV, XLSX) are at most 2 MB
     db_timeout_seconds: float = 30.0  # wait for a lock or a connection this long, then answer 503
+    # SQLite: "full" makes every commit reach the disk before it is acknowledged (a power cut loses no
+    # acknowledged check-in); "normal" leaves the last commits in the OS's cache (faster on a slow disk).
+    sqlite_synchronous: str = "full"
     # Names, homes, cards and phones of people not seen for this many whole statistical years are removed
     # by `diemdanh retention` (services/retention.py); the counts stay.
     retention_years: int = 2
@@ -69,6 +72,8 @@ class Settings:
             raise SettingsError("DIEMDANH_BASE_URL must start with http:// or https://")
         if not 0 < self.db_timeout_seconds <= 600:
             raise SettingsError("DIEMDANH_DB_TIMEOUT_SECONDS must be more than 0 and at most 600")
+        if self.sqlite_synchronous not in ("full", "normal"):
+            raise SettingsError("DIEMDANH_SQLITE_SYNCHRONOUS must be full or normal")
         if self.max_body_kb < 1:
             raise SettingsError("DIEMDANH_MAX_BODY_KB must be at least 1")
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
@@ -131,6 +136,7 @@ _FIELDS: dict[str, type] = {
     "attempt_log_days": int,
     "max_body_kb": int,
     "db_timeout_seconds": float,
+    "sqlite_synchronous": str,
     "retention_years": int,
     "flood_new_per_minute": int,
 }

@@ -50,7 +50,8 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
         # pysqlite's own transaction handling is kept on purpose: reads run outside transactions and BEGIN
         # comes just before the first write, so a write waits for the lock (busy_timeout) instead of
         # failing at once because an older read snapshot cannot be upgraded (SQLITE_BUSY_SNAPSHOT).
-        sa_event.listen(engine, "connect", _sqlite_pragmas(int(timeout * 1000)))
+        pragmas = _sqlite_pragmas(int(timeout * 1000), settings.sqlite_synchronous.upper())
+        sa_event.listen(engine, "connect", pragmas)
         if db_path and db_path != ":memory:":
             _GATES[engine] = WriteGate(Path(db_path), timeout)
         return engine
@@ -74,12 +75,12 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     )
 
 
-def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+def _sqlite_pragmas(busy_timeout_ms: int, synchronous: str) -> Any:
     def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")  # FULL or NORMAL: DIEMDANH_SQLITE_SYNCHRONOUS
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 

@@ -78,6 +78,7 @@ def test_values_are_read_and_typed() -> None:
         ("DIEMDANH_BASE_URL", "diemdanh.vn"),
         ("DIEMDANH_ENV", "staging"),
         ("DIEMDANH_CHECKIN_MARGIN_MINUTES", "-5"),
+        ("DIEMDANH_SQLITE_SYNCHRONOUS", "off"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:

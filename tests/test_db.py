@@ -45,7 +45,12 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(settings: Settings) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: a power cut loses no commit
     engine.dispose()
+    relaxed = make_engine(replace(settings, sqlite_synchronous="normal"))
+    with relaxed.connect() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL, when chosen
+    relaxed.dispose()
 
 
 def test_the_demo_flag_never_waits_for_the_request_pool(app) -> None:  # type: ignore[no-untyped-def]
