@@ -1,5 +1,6 @@
 """The `diemdanh` command (also `python -m server`): serve, migrate, demo, create-user, load-communes, the
-scheduled exports report and export-checkins, and the scheduled upkeep backup, restore and prune-attempts."""
+scheduled exports report and export-checkins, and the scheduled upkeep backup, restore, prune-attempts,
+make-sessions and retention."""
 
 from __future__ import annotations
 
@@ -198,6 +199,21 @@ def cmd_retention(args: argparse.Namespace) -> int:
         f"{result.found} participants with no activity since {result.cutoff:%d/%m/%Y} {verb} their names, "
         f"homes, cards and phones (retention: {settings.retention_years} years); the counts stay."
     )
+    return 0
+
+
+def cmd_make_sessions(_args: argparse.Namespace) -> int:
+    from server.services import clubs
+
+    settings = _settings()
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            made = clubs.top_up_all(session, settings)
+    finally:
+        engine.dispose()
+    print(f"Made {len(made)} club sessions: every active club has its sessions 8 weeks ahead.")
     return 0
 
 
@@ -512,6 +528,15 @@ def build_parser() -> argparse.ArgumentParser:
         "and delete those lines. Check-ins and their counts are not touched. Safe to run at any time and "
         "again: a second run finds nothing more to fold.",
     ).set_defaults(func=cmd_prune_attempts)
+    commands.add_parser(
+        "make-sessions",
+        help="make every active club's sessions for the next 8 weeks, for scheduled upkeep",
+        description="Make the sessions every active club's weekly schedule asks for up to 8 weeks ahead "
+        "that do not exist yet, so a club's year-round poster always finds its session. A slot that "
+        "already had a session (even one moved or cancelled since) gets none, so it is safe to run at "
+        "any time and again. Opening a club's page or the clubs list, and scanning a club's code, do the "
+        "same for those clubs; run this once a day (cron or a systemd timer) so it never depends on them.",
+    ).set_defaults(func=cmd_make_sessions)
     keep = commands.add_parser(
         "retention",
         help="remove the names, homes, cards and phones of people not seen for the retention period",

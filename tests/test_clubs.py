@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import PIL.Image
+import pytest
 import zxingcpp
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from server import codes
+from server.__main__ import main
 from server.config import Settings
 from server.errors import AppError, ErrorCode
 from server.models import (
@@ -375,3 +379,251 @@ def test_offline_scan_of_the_club_code_counts_for_the_session_open_then(
     else:
         raise AssertionError("a scan with no session open is refused")
     assert count_rows(session, CheckIn) == 1
+
+
+# Sessions keep coming: the top-up
+
+
+def _ran_out(session: Session, settings: Settings) -> tuple[dict, datetime]:  # type: ignore[type-arg]
+    """A club meeting weekly at the time it is now minus 30 minutes, whose 8 weeks of sessions were made 10
+    weeks ago and nobody made more: today's session and last week's do not exist."""
+    w = _world(session)
+    real = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = (real - timedelta(minutes=30)).astimezone(settings.tz)
+    _sundays(
+        session,
+        w["staff"],
+        w["club"],
+        weekdays=(start.weekday(),),
+        start_time=start.time(),
+        starts_on=start.date() - timedelta(weeks=12),
+    )
+    made = clubs.generate_sessions(session, w["club"], now=real - timedelta(weeks=10), settings=settings)
+    assert len(made) == 8 and max(e.starts_at for e in made) < real - timedelta(weeks=1)
+    return w, start.astimezone(UTC)
+
+
+def test_club_code_opens_todays_session_after_the_sessions_ran_out(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    w, today = _ran_out(session, settings)
+    page = client.get(f"/c/{clubs.code_for(w['club'], settings)}")
+    assert page.status_code == 200 and "CLB Hát then" in page.text
+    stored = {e.club_slot: e for e in _sessions(session, w["club"])}
+    assert _action(page.text) == events_code(stored[today], settings)
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text)
+    assert nonce
+    data = {"nonce": nonce.group(1), "age_band": "60+", "gender": "female", "consent": "yes"}
+    done = client.post(f"/c/{_action(page.text)}", data=data)
+    assert done.status_code == 200 and "Bạn đã điểm danh thành công" in done.text
+    assert [c.event_id for c in session.exec(select(CheckIn))] == [stored[today].id]
+    # Today's session and the next 8 weeks' were made; last week's, long over, was not made after the fact.
+    slots = sorted(stored)
+    assert slots[-9:] == [today + timedelta(weeks=n) for n in range(9)]
+    assert today - timedelta(weeks=1) not in stored and len(stored) == 8 + 9
+
+
+def test_club_page_and_list_top_up_the_sessions(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    w, today = _ran_out(session, settings)
+    login(client, w["staff"])
+    listed = client.get("/clubs")
+    assert listed.status_code == 200
+    assert today.astimezone(settings.tz).strftime("%d/%m/%Y") in listed.text  # its next session
+    assert len(_sessions(session, w["club"])) == 8 + 9
+    later = _sessions(session, w["club"])[-1]
+    events.cancel_event(session, later, now=NOW)
+    page = client.get(f"/clubs/{w['club'].id}")
+    assert page.status_code == 200
+    stored = _sessions(session, w["club"])
+    assert len(stored) == 8 + 9 and stored[-1].status == EventStatus.cancelled
+
+
+def test_top_up_makes_nothing_twice_and_costs_one_query_when_nothing_is_due(
+    session: Session, settings: Settings, engine: object
+) -> None:
+    w = _world(session)
+    club = _sundays(session, w["staff"], w["club"])
+    assert len(clubs.generate_sessions(session, club, now=NOW, settings=settings)) == 8
+    later = NOW + timedelta(weeks=10)
+    assert clubs.top_up(session, settings, [club], now=NOW) == []
+    made = clubs.top_up(session, settings, [club], now=later)
+    # From the session that may still be open (none today: it is a Wednesday) to 8 weeks ahead.
+    assert [e.starts_at.astimezone(settings.tz).date() for e in made] == [
+        date(2027, 2, 14) + timedelta(weeks=n) for n in range(8)
+    ]
+    moved, cancelled = made[-1], made[-2]
+    when = moved.starts_at + timedelta(days=1)
+    data = events.EventInput(moved.title, moved.type, moved.venue_id, when, when + timedelta(hours=2))
+    events.update_event(session, w["staff"], moved, data, now=later)
+    events.cancel_event(session, cancelled, now=later)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    from sqlalchemy import event as sa_event
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert clubs.top_up(session, settings, [club], now=later) == []
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1 and "max" in statements[0].lower()
+    assert clubs.top_up(session, settings, [club], now=later + timedelta(days=3)) == []
+    stored = _sessions(session, club)
+    assert len(stored) == 16 and len({e.club_slot for e in stored}) == 16
+    assert stored[-1].starts_at == when and stored[-2].status == EventStatus.cancelled
+    # A week on, one more; an inactive club or one without a schedule gets none.
+    assert len(clubs.top_up(session, settings, [club], now=later + timedelta(weeks=1))) == 1
+    idle = clubs.create_club(
+        session, w["staff"], ClubInput("CLB cờ tướng", ClubType.club, w["venue"].id or 0)
+    )
+    clubs.update_club(
+        session, w["staff"], club, ClubInput("CLB Hát then", ClubType.club, w["venue"].id or 0), active=False
+    )
+    assert clubs.top_up(session, settings, [club, idle], now=later + timedelta(weeks=5)) == []
+
+
+def test_two_scans_at_once_make_each_session_once(
+    session: Session, settings: Settings, engine: object
+) -> None:
+    w = _world(session)
+    club = _sundays(session, w["staff"], w["club"])
+    later = NOW + timedelta(weeks=10)
+    barrier = threading.Barrier(4)
+    made: list[int] = []
+    failed: list[BaseException] = []
+
+    def scan() -> None:
+        with Session(engine, expire_on_commit=False) as own:  # type: ignore[call-overload]
+            mine = own.get(Club, club.id)
+            barrier.wait()
+            try:
+                clubs.open_session(own, settings, mine, later)
+                made.append(1)
+            except BaseException as error:
+                failed.append(error)
+
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == [] and len(made) == 4
+    stored = _sessions(session, club)
+    assert len(stored) == 8 and len({e.club_slot for e in stored}) == 8
+
+
+def test_a_lost_race_on_the_slot_constraint_reads_the_slots_again(
+    session: Session, settings: Settings, engine: object
+) -> None:
+    """Another request makes some of the same sessions between this one's read and its write: the
+    constraint refuses this one's rows, and it reads again and makes only the others (PostgreSQL; SQLite
+    takes the write lock before reading, so there the other request waits instead)."""
+    w = _world(session)
+    club = _sundays(session, w["staff"], w["club"])
+    later = NOW + timedelta(weeks=10)
+    if settings.is_sqlite:
+        made = clubs.top_up(session, settings, [club], now=later)
+        assert len(made) == 8 and clubs.top_up(session, settings, [club], now=later) == []
+        return
+    from sqlalchemy import event as sa_event
+
+    other_made: list[Event] = []
+
+    def meanwhile(flushing: Session, *_args: object) -> None:
+        if not other_made:
+            with Session(engine, expire_on_commit=False) as other:  # type: ignore[call-overload]
+                other_made.extend(
+                    clubs.generate_sessions(
+                        other,
+                        other.get(Club, club.id),
+                        now=later,
+                        since=later - timedelta(hours=4),
+                        until=later + timedelta(weeks=4),  # half of them
+                        settings=settings,
+                    )
+                )
+
+    sa_event.listen(session, "before_flush", meanwhile)
+    try:
+        made = clubs.top_up(session, settings, [club], now=later)
+    finally:
+        sa_event.remove(session, "before_flush", meanwhile)
+    assert len(other_made) == 4 and len(made) == 4
+    stored = _sessions(session, club)
+    assert len(stored) == 8 and {e.id for e in stored} == {e.id for e in other_made + made}
+    assert min(e.starts_at for e in made) > max(e.starts_at for e in other_made)
+
+
+def test_make_sessions_command_tops_up_every_active_club(
+    session: Session,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    w = _world(session)
+    real = datetime.now(UTC)
+    _sundays(session, w["staff"], w["club"], weekdays=(0, 3), starts_on=real.date() - timedelta(weeks=20))
+    closed = clubs.create_club(
+        session, w["staff"], ClubInput("CLB đã nghỉ", ClubType.club, w["venue"].id or 0)
+    )
+    _sundays(session, w["staff"], closed, starts_on=real.date() - timedelta(weeks=20))
+    clubs.update_club(
+        session, w["staff"], closed, ClubInput("CLB đã nghỉ", ClubType.club, w["venue"].id or 0), active=False
+    )
+    monkeypatch.setenv("DIEMDANH_ENV", "development")
+    monkeypatch.setenv("DIEMDANH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("DIEMDANH_DATA_DIR", str(tmp_path))
+    assert main(["make-sessions"]) == 0
+    stored = _sessions(session, w["club"])
+    assert 16 <= len(stored) <= 17 and len({e.club_slot for e in stored}) == len(stored)
+    assert all(e.starts_at <= real + timedelta(weeks=8, minutes=1) for e in stored)
+    assert max(e.starts_at for e in stored) > real + timedelta(weeks=7)
+    assert _sessions(session, closed) == []
+    assert f"Made {len(stored)} club sessions: every active club" in capsys.readouterr().out
+    assert main(["make-sessions"]) == 0
+    assert "Made 0 club sessions" in capsys.readouterr().out
+    assert len(_sessions(session, w["club"])) == len(stored)
+
+
+def test_a_late_offline_scan_makes_its_session_but_a_scan_time_far_off_makes_none(
+    session: Session, settings: Settings
+) -> None:
+    """A batch may claim any scan time: the top-up follows when the scan arrived and reaches back a week at
+    most, so a phone's late outbox finds last Sunday's missing session, but a forged time in 2099 or a
+    month ago makes no session then."""
+    w = _world(session)
+    profile = Profile(AgeBand.from_25, Gender.female, consent=True)
+    last_sunday = datetime(2026, 11, 29, 12, 45, tzinfo=UTC)  # 19:45 local, during the session
+
+    def scan(name: str, claimed: datetime) -> tuple[Club, int | None]:
+        made = clubs.create_club(session, w["staff"], ClubInput(name, ClubType.club, w["venue"].id or 0))
+        club = _sundays(session, w["staff"], made, starts_on=date(2026, 9, 1))
+        identity = Identity(device_token=f"phone-{made.id}-0123456789abcdef", profile=profile)
+        request = CheckInRequest(
+            Channel.batch,
+            f"late-{made.id}-key",
+            identity,
+            code=clubs.code_for(club, settings),
+            claimed_at=claimed,
+        )
+        try:
+            return club, check_in(session, settings, request, now=NOW).check_in.event_id
+        except AppError as error:
+            assert error.code == ErrorCode.code_expired
+            return club, None
+
+    def days(club: Club) -> list[date]:
+        return [e.starts_at.astimezone(settings.tz).date() for e in _sessions(session, club)]
+
+    ahead = [date(2026, 12, 6) + timedelta(weeks=n) for n in range(8)]
+    late, event_id = scan("CLB muộn", last_sunday)
+    assert days(late) == [date(2026, 11, 29), *ahead] and event_id == _sessions(session, late)[0].id
+    month_ago, refused = scan("CLB tháng trước", last_sunday - timedelta(weeks=4))
+    assert refused is None and days(month_ago) == ahead
+    far, refused = scan("CLB 2099", datetime(2099, 1, 4, 12, 45, tzinfo=UTC))
+    assert refused is None and days(far) == ahead

@@ -34,12 +34,15 @@ from server.models import (
     OrgUnit,
     Participant,
     ReportGroup,
+    Role,
+    Staff,
     UnitKind,
     UnitLink,
     Venue,
     VenueType,
 )
-from server.services import demo, flood, library, report_groups
+from server.services import areas, demo, flood, indicators, library, report_groups, reports
+from server.services.indicators import Kind, Status
 from server.services.places_history import commune_on
 from server.services.scans import check_in_window, code_for, event_from_code
 
@@ -68,11 +71,52 @@ def test_build_makes_a_believable_data_set_and_wipe_empties_it(session: Session,
     _check_library(session)
     _check_place_changes(session, settings, check_ins)
     _check_flood(session, events, check_ins)
+    _check_indicators(session, settings)
 
     demo.wipe(session)
     assert not demo.has_data(session)
     for table in SQLModel.metadata.sorted_tables:
         assert session.exec(select(func.count()).select_from(table)).one() == 0, table.name
+
+
+def _check_indicators(session: Session, settings: Settings) -> None:
+    """Every indicator of the plan has a value for the current year (the running year to NOW, in February,
+    its hardest window) against a base last year: for the six communes together, and for each commune,
+    except participation where the commune the demo makes new this year has nothing to grow from."""
+    admin = Staff(username="demo-test", role=Role.admin, unit_id=None, password_hash="!", active=False)
+    today = NOW.astimezone(settings.tz).date()
+    rules = indicators.load_rules(session)
+    window = reports.report_window(today.year, until=None, today=today, cutoff=rules.cutoff)
+    assert window.year == NOW.year and not window.complete
+    area = areas.resolve_area(session, admin, "")
+    for result in indicators.evaluate(session, admin, window, area, settings.tz, now=NOW).results:
+        key = result.definition.key
+        assert result.status != Status.no_base and result.value is not None, key
+        if result.definition.kind == Kind.growth:
+            assert result.value > 0 and result.previous and result.previous > 0, key
+        else:
+            assert result.denominator and result.previous_denominator, key
+    # In February no club can have met in 9 months of the running year, so their share is 0 % of every house:
+    # a value, not "no base". Over last year the rule is met by the clubs that meet most months.
+    last_year = reports.report_window(today.year - 1, until=None, today=today, cutoff=rules.cutoff)
+    active = indicators.evaluate(
+        session, admin, last_year, area, settings.tz, definitions=[indicators.BY_KEY["active_houses"]]
+    ).results[0]
+    assert active.numerator and active.denominator and 0 < active.numerator < active.denominator
+
+    six = {u.id: u.name for u in session.exec(select(OrgUnit).where(col(OrgUnit.name).in_(SIX_COMMUNES)))}
+    assert len(six) == 6
+    without_base = set()
+    for definition in indicators.DEFINITIONS:
+        rows = indicators.drill(session, admin, definition.key, window, area, settings.tz).communes
+        by_commune = {row.key: row.result for row in rows if row.key in six}
+        for commune_id, name in six.items():
+            result = by_commune.get(commune_id)
+            if result is None or result.status == Status.no_base or result.value is None:
+                without_base.add((definition.key, name))
+    newcomer = [name for name in SIX_COMMUNES if ("participation", name) in without_base]
+    assert len(newcomer) == 1 and newcomer != ["Xã Văn Quan"], without_base
+    assert without_base == {("participation", newcomer[0])}
 
 
 def _check_library(session: Session) -> None:

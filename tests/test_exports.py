@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import openpyxl
 import pytest
@@ -13,12 +13,13 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from server.config import Settings
-from server.models import Channel, Role, Venue
-from server.services import checkin_export, places_csv
+from server.models import Channel, EventType, LibraryMetric, Role, Venue, VenueType
+from server.services import areas, checkin_export, indicators, library, places_csv
 from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.exports import to_csv, to_xlsx
 from server.services.reports import YearlyTotals, report_window, yearly_totals
-from tests.factories import login, make_event, make_staff
+from tests.factories import login, make_event, make_staff, make_tree, make_venue
+from tests.test_indicators import _club_with_sessions, _visits
 from tests.test_reports import PEOPLE, TODAY, TZ, DataSet, build_dataset, in_window, utc
 
 SHEETS_VI = [
@@ -269,3 +270,72 @@ def test_imported_places_named_like_formulas_reach_every_file_as_text(
     venue_column, village_column = rows[0].index("Điểm tổ chức"), rows[0].index("Thôn")
     _assert_only_text([row[venue_column] for row in rows], venue_name)
     _assert_only_text([row[village_column] for row in rows], village_name)
+
+
+def test_xlsx_clubs_and_library_figures_sheets_hold_the_services_numbers(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    """A club with attended sessions in nine months (regularly active) and one in eight (not), and one
+    month of a library's figures with a rotation batch: the download's two detail sheets, read back, hold
+    exactly these numbers and the indicator service's own rows."""
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    nine = make_venue(session, units["village"], name="Nhà văn hóa thôn Bản Cưởm")
+    eight = make_venue(session, units["village"], name="Nhà văn hóa thôn Nà Pàn")
+    club = _club_with_sessions(session, settings, admin, nine, list(range(1, 10)), 1)
+    _club_with_sessions(session, settings, admin, eight, list(range(1, 9)), 2)
+    # A second attended session in May: ten sessions in nine months.
+    may = datetime(2025, 5, 24, 12, tzinfo=UTC)
+    extra = make_event(session, nine, starts_at=may, type=EventType.club_session, club_id=club.id)
+    _visits(session, settings, admin, extra.id, may + timedelta(minutes=5), 1)
+    shelf = make_venue(session, units["commune"], type=VenueType.commune_library, name="Thư viện xã Văn Quan")
+    other = make_venue(session, units["other"], type=VenueType.commune_library, name="Thư viện xã Tri Lễ")
+    march = {
+        (3, LibraryMetric.titles_added): 12,
+        (3, LibraryMetric.copies_added): 40,
+        (3, LibraryMetric.materials_served): 310,
+        (3, LibraryMetric.desk_visits): 75,
+    }
+    library.save_figures(session, admin, shelf, 2025, march, today=TODAY)
+    rotation = library.RotationInput(other.id or 0, 30, date(2025, 3, 20), "Sách thiếu nhi")
+    library.add_rotation(session, admin, shelf, rotation, today=TODAY)
+
+    login(client, admin)
+    download = client.get("/reports/2025.xlsx")
+    assert download.status_code == 200
+    book = _workbook(download.content)
+    clubs = list(book["Câu lạc bộ"].iter_rows(values_only=True))
+    assert clubs == [
+        (
+            "Câu lạc bộ",
+            "Điểm tổ chức",
+            "Số tháng có buổi sinh hoạt có người tham gia",
+            "Số buổi có người tham gia",
+            "Hoạt động thường xuyên",
+        ),
+        ("CLB Nhà văn hóa thôn Bản Cưởm", "Nhà văn hóa thôn Bản Cưởm", 9, 10, "có"),
+        ("CLB Nhà văn hóa thôn Nà Pàn", "Nhà văn hóa thôn Nà Pàn", 8, 8, "không"),
+    ]
+    figures = list(book["Số liệu thư viện"].iter_rows(values_only=True))
+    assert figures == [
+        (
+            "Điểm tổ chức",
+            "Số đầu sách mới bổ sung",
+            "Số bản sách mới bổ sung",
+            "Lượt sách, báo phục vụ",
+            "Lượt bạn đọc đếm tại quầy",
+            "Số bản gửi luân chuyển",
+        ),
+        ("Thư viện xã Văn Quan", 12, 40, 310, 75, 30),  # the receiving library sent nothing: no row
+    ]
+
+    # The same rows as the service that the indicator page's "regularly active" rule uses.
+    window = report_window(2025, until=None, today=TODAY)
+    tables = indicators.annual_tables(session, admin, window, areas.resolve_area(session, admin, ""), TZ)
+    yes_no = {True: "có", False: "không"}
+    assert clubs[1:] == [
+        (r.club.name, r.venue.name, r.months, r.sessions, yes_no[r.regular]) for r in tables.clubs
+    ]
+    assert figures[1:] == [
+        (r.venue.name, *(r.figures[m] for m in LibraryMetric), r.rotation_copies) for r in tables.libraries
+    ]

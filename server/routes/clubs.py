@@ -62,14 +62,19 @@ def _schedule_form(club: Club) -> dict[str, Any]:
 
 @router.get("")
 def list_clubs(
-    request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
+    request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
 ) -> Response:
-    return templates.render(request, "clubs/list.html", _list_context(session, staff))
+    return templates.render(request, "clubs/list.html", _list_context(session, settings, staff))
 
 
-def _list_context(session: Session, staff: Staff, **extra: Any) -> dict[str, Any]:
+def _list_context(session: Session, settings: Settings, staff: Staff, **extra: Any) -> dict[str, Any]:
+    now = utcnow()
+    rows = clubs.list_clubs(session, staff, now=now)
+    # Opening the list keeps every listed club's sessions made 8 weeks ahead (cheap when nothing is due).
+    if clubs.top_up(session, settings, [row.club for row in rows], now=now):
+        rows = clubs.list_clubs(session, staff, now=now)
     return {
-        "rows": clubs.list_clubs(session, staff),
+        "rows": rows,
         "venues": events.venues_for(session, staff),
         "club_types": list(ClubType),
         "errors": {},
@@ -80,13 +85,13 @@ def _list_context(session: Session, staff: Staff, **extra: Any) -> dict[str, Any
 
 @router.post("")
 async def create_club(
-    request: Request, staff: CurrentStaff, session: SessionDep, templates: TemplatesDep
+    request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
 ) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
         club = clubs.create_club(session, staff, clubs.parse_club_form(form))
     except FormError as error:
-        context = _list_context(session, staff, errors=error.fields, form=form)
+        context = _list_context(session, settings, staff, errors=error.fields, form=form)
         return templates.render(request, "clubs/list.html", context, status_code=422)
     return RedirectResponse(f"/clubs/{club.id}", status_code=303)
 
@@ -103,6 +108,7 @@ def show_club(
     made: int | None = None,
 ) -> Response:
     club = clubs.get_club(session, staff, club_id)
+    clubs.top_up(session, settings, [club], now=utcnow())
     context = show_context(request, session, settings, staff, club, q=q[:100], made=made)
     return templates.render(request, "clubs/show.html", context)
 

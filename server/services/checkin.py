@@ -184,7 +184,7 @@ def _club_session_request(
     if not code or not codes.is_club_code(code):
         return request
     club = clubs.club_by_code(session, settings, code)
-    event = clubs.open_session(session, settings, club, request.claimed_at or now)
+    event = clubs.open_session(session, settings, club, request.claimed_at or now, now=now)
     if event is None:
         raise AppError(ErrorCode.code_expired)
     return replace(request, code=scans.code_for(event, settings))

@@ -9,7 +9,7 @@ it back. The club's permanent code (server/codes.py) opens whichever session is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from server import codes
 from server.auth import can_use_venue, venue_scope_clause
 from server.config import Settings
+from server.db import begin_write
 from server.errors import N_, AppError, ErrorCode, FormError
 from server.models import (
     Campaign,
@@ -48,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 AHEAD = timedelta(weeks=8)  # how far ahead the schedule makes sessions unless told otherwise
 MAX_AHEAD = timedelta(days=366)
+# How far back a late offline scan of the club's code may make its missing session: a phone's outbox is
+# accepted for a week (checkin.LATE_SYNC_LIMIT), and a forged scan time must not make older sessions.
+REACH_BACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -328,7 +332,11 @@ def generate_sessions(
     wanted = slots(club, settings.tz, first, last)
     if not wanted:
         return []
-    for attempt in range(2):
+    made: list[Event] = []
+    for attempt in range(3):
+        # On SQLite, take the write lock before reading the slots taken, so no other writer makes one of
+        # them in between; on PostgreSQL the unique constraint catches that and the loop reads again.
+        begin_write(session)
         taken = {
             slot.astimezone(UTC)
             for slot in session.exec(
@@ -361,12 +369,67 @@ def generate_sessions(
         except IntegrityError:
             # Another request made some of these slots at the same moment: read them again and skip them.
             session.rollback()
-            if attempt:
+            if attempt == 2:
                 raise
             continue
         break
-    logger.info("club %s: %d sessions made", club.id, len(made))
+    if made:
+        logger.info("club %s: %d sessions made", club.id, len(made))
     return made
+
+
+def top_up(
+    session: Session,
+    settings: Settings,
+    listed: Sequence[Club],
+    *,
+    now: datetime,
+    reach_back: datetime | None = None,
+) -> list[Event]:
+    """Keep each club's sessions made 8 weeks ahead of `now` without anyone pressing a button: the club's
+    code, its page, the clubs list and `diemdanh make-sessions` call this. Cheap when nothing is missing
+    (one query for every club's last slot, compared with the schedule's last slot before the horizon);
+    otherwise it makes the missing slots from the session that may still be open (or from `reach_back`, a
+    late offline scan's time, at most a week back) with `generate_sessions`, so a moved or cancelled
+    session never comes back and two callers at once never make one twice. Returns the sessions made."""
+    active = [club for club in listed if club.active and club.id is not None]
+    if not active:
+        return []
+    last_made = dict(
+        session.exec(
+            select(Event.club_id, func.max(Event.club_slot))
+            .where(col(Event.club_id).in_([club.id for club in active]))
+            .group_by(col(Event.club_id))
+        ).all()
+    )
+    margin = timedelta(minutes=settings.checkin_margin_minutes)
+    late = reach_back if reach_back is not None and reach_back.tzinfo is not None else now
+    back = min(late, now) if late >= now - REACH_BACK else now
+    made: list[Event] = []
+    for club in active:
+        # A session started up to its length and the check-in margin ago is still open for check-in.
+        since = back - timedelta(minutes=club.duration_minutes) - margin
+        wanted = slots(club, settings.tz, since, now + AHEAD)
+        last = last_made.get(club.id)
+        if not wanted or (last is not None and _aware(last) >= wanted[-1]):
+            continue
+        try:
+            made += generate_sessions(session, club, since=since, now=now, settings=settings)
+        except IntegrityError:
+            # Three rounds lost to other callers making the same slots: they are made, by them.
+            session.rollback()
+            logger.warning("club %s: sessions being made elsewhere at the same moment", club.id)
+    return made
+
+
+def top_up_all(session: Session, settings: Settings, *, now: datetime | None = None) -> list[Event]:
+    """Top up every active club (the scheduled `diemdanh make-sessions`)."""
+    listed = session.exec(select(Club).where(col(Club.active).is_(True)).order_by(col(Club.id))).all()
+    return top_up(session, settings, listed, now=now or utcnow())
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # Members
@@ -508,26 +571,32 @@ def club_by_code(session: Session, settings: Settings, raw_code: str) -> Club:
     return club
 
 
-def open_session(session: Session, settings: Settings, club: Club, now: datetime) -> Event | None:
-    """The session whose check-in window holds `now` (the one under way first, else the next to start)."""
+def open_session(
+    session: Session, settings: Settings, club: Club, at: datetime, *, now: datetime | None = None
+) -> Event | None:
+    """The session whose check-in window holds `at`, when the scan was made (the one under way first, else
+    the next to start). `now` is when the scan arrived (default: `at`); the club's sessions are topped up
+    to 8 weeks ahead of it first, so a poster keeps working when nobody made sessions for weeks."""
+    now = now or at
+    top_up(session, settings, [club], now=now, reach_back=at)
     margin = timedelta(minutes=settings.checkin_margin_minutes)
     candidates = session.exec(
         select(Event).where(
             Event.club_id == club.id,
             Event.status == EventStatus.scheduled,
-            Event.starts_at <= now + margin,
-            Event.ends_at >= now - margin,
+            Event.starts_at <= at + margin,
+            Event.ends_at >= at - margin,
         )
     ).all()
     open_now = []
     for event in candidates:
         try:
-            scans.ensure_open(event, settings, now)
+            scans.ensure_open(event, settings, at)
         except AppError:
             continue
         open_now.append(event)
-    started = sorted((e for e in open_now if e.starts_at <= now), key=lambda e: e.starts_at, reverse=True)
-    coming = sorted((e for e in open_now if e.starts_at > now), key=lambda e: e.starts_at)
+    started = sorted((e for e in open_now if e.starts_at <= at), key=lambda e: e.starts_at, reverse=True)
+    coming = sorted((e for e in open_now if e.starts_at > at), key=lambda e: e.starts_at)
     return (started + coming)[0] if open_now else None
 
 

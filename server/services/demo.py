@@ -102,6 +102,9 @@ C, T, V = Campaign, EventType, VenueType
 CALENDAR = (
     ((1, 15, 8, 3, C.none, T.book_donation), "Tặng sách cho học sinh vùng khó dịp Tết",
      V.school_library, 2, PUPILS, 50),
+    # Every commune library, so each commune has visits early in the year to grow from (see _check_indicators
+    # in tests/test_demo.py: the demo makes every indicator non-trivial, even in February).
+    ((1, 25, 8, 8, C.none, T.exhibition), "Hội báo Xuân {year}", V.commune_library, 6, ALL, 40),
     ((4, 19, 14, 3, C.reading_day, T.contest), "Chung kết cuộc thi Đại sứ văn hóa đọc năm {year}",
      V.school_library, 2, PUPILS, 60),
     ((4, 21, 8, 3, C.reading_day, T.reading_festival), "Ngày hội đọc sách năm {year}",
@@ -405,6 +408,15 @@ def _library(session: Session, w: _World) -> None:
             copies = round(w.rng.randint(80, 160) * (LIBRARY_GROWTH if year == this_year else 1))
             data = library.RotationInput(target.id or 0, copies, sent_on, "Luân chuyển sách định kỳ")
             library.add_rotation(session, admin, province, data, today=today, now=_at(w, sent_on, 15))
+    for year in (last_year, this_year):  # books and papers for Tết, each commune library to the next
+        for i, sender in enumerate(communes):
+            sent_on = date(year, 1, 6 + i)
+            if sent_on >= today:
+                continue
+            receiver = communes[(i + 1) % len(communes)]
+            data = library.RotationInput(receiver.id or 0, w.rng.randint(20, 40), sent_on, "Sách báo Xuân")
+            staff = w.staff[w.commune_of[sender.id or 0]]
+            library.add_rotation(session, staff, sender, data, today=today, now=_at(w, sent_on, 15))
     for sender, receiver in itertools.pairwise(communes):
         sent_on = date(last_year, 10, 20)
         data = library.RotationInput(receiver.id or 0, w.rng.randint(30, 60), sent_on, "Sách thiếu nhi")
