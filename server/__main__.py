@@ -8,7 +8,8 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -35,6 +36,18 @@ def _settings(**overrides: object) -> Settings:
     except SettingsError as error:
         print(f"diemdanh: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Session]:
+    """The schema brought up to date, then one session for the command's work (committed if it ends well)."""
+    migrate(settings)
+    engine = make_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -168,14 +181,8 @@ def _find_unit(session: Session, code_or_name: str) -> OrgUnit | None:
 def cmd_load_communes(args: argparse.Namespace) -> int:
     from server.services import places
 
-    settings = _settings()
-    migrate(settings)
-    engine = make_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            summary = places.load_communes(session, args.file) if args.file else places.load_communes(session)
-    finally:
-        engine.dispose()
+    with _database(_settings()) as session:
+        summary = places.load_communes(session, args.file) if args.file else places.load_communes(session)
     print(summary)
     return 0
 
@@ -186,14 +193,9 @@ def cmd_retention(args: argparse.Namespace) -> int:
     from server.services import retention
 
     settings = _settings()
-    migrate(settings)
-    engine = make_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            today = datetime.now(settings.tz).date()
-            result = retention.run(session, settings, today=today, dry_run=args.dry_run)
-    finally:
-        engine.dispose()
+    with _database(settings) as session:
+        today = datetime.now(settings.tz).date()
+        result = retention.run(session, settings, today=today, dry_run=args.dry_run)
     verb = "would lose" if args.dry_run else "lost"
     print(
         f"{result.found} participants with no activity since {result.cutoff:%d/%m/%Y} {verb} their names, "
@@ -206,13 +208,8 @@ def cmd_make_sessions(_args: argparse.Namespace) -> int:
     from server.services import clubs
 
     settings = _settings()
-    migrate(settings)
-    engine = make_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            made = clubs.top_up_all(session, settings)
-    finally:
-        engine.dispose()
+    with _database(settings) as session:
+        made = clubs.top_up_all(session, settings)
     print(f"Made {len(made)} club sessions: every active club has its sessions 8 weeks ahead.")
     return 0
 
@@ -340,13 +337,8 @@ def cmd_prune_attempts(_args: argparse.Namespace) -> int:
     from server.services import attempts
 
     settings = _settings()
-    migrate(settings)
-    engine = make_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            pruned = attempts.prune(session, settings)
-    finally:
-        engine.dispose()
+    with _database(settings) as session:
+        pruned = attempts.prune(session, settings)
     print(
         f"Folded {pruned.rows:,} attempt-log lines ({pruned.attempts:,} attempts) older than "
         f"{pruned.cutoff.astimezone(settings.tz):%d/%m/%Y %H:%M} into the daily summary."
