@@ -4,6 +4,7 @@ row, stored with the action, readable by admins at /audit, and never changed or 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 import server.routes
-from server.models import AuditEntry, Role, VenueType
-from server.services import audit
+from server.config import Settings
+from server.models import AuditEntry, Credential, Role, VenueType
+from server.services import audit, identities
 from server.services import staff as accounts
 from tests.factories import (
     count_rows,
@@ -144,6 +146,38 @@ def test_figures_targets_rules_and_places_are_logged(client: TestClient, session
     assert renamed.status_code == 303
     assert actions(session) == ["library_figures_saved", "targets_saved", "rules_saved", "place_changed"]
     assert '"renamed"' in entries(session)[-1].detail
+
+
+def test_card_revocations_replacements_and_reporting_groups_are_logged(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    tree = make_tree(session)
+    house = make_venue(session, tree["village"])
+    organizer = make_staff(session, Role.organizer, tree["commune"])
+    holder = make_participant(session, name="Bà Hoàng Thị Lan", home_unit=tree["village"])
+    lost = identities.issue_card(session, settings, organizer, holder, house)
+    handed_on = identities.issue_card(session, settings, organizer, holder, house)
+    login(client, organizer)
+    assert client.post(f"/people/cards/{lost.id}/replace").status_code == 303
+    assert client.post(f"/people/cards/{handed_on.id}/revoke").status_code == 303
+    logged = entries(session)
+    # Replacing revokes the old number (its own entry) and logs the new one beside it.
+    assert [e.action for e in logged] == ["credential_revoked", "card_replaced", "credential_revoked"]
+    assert [e.target_id for e in logged] == [str(lost.id), str(lost.id), str(handed_on.id)]
+    assert {e.staff_id for e in logged} == {organizer.id}
+    new_card = json.loads(logged[1].detail)["new_card"]
+    assert session.get(Credential, new_card) is not None
+
+    admin = make_staff(session, Role.admin)
+    login(client, admin)
+    made = client.post(
+        "/places/groups", data={"name": "Huyện Văn Quan cũ", "unit_id": [str(tree["commune"].id)]}
+    )
+    assert made.status_code == 303
+    group_id = session.exec(select(AuditEntry.target_id).order_by(col(AuditEntry.id).desc())).first()
+    assert client.post(f"/places/groups/{group_id}/delete").status_code == 303
+    assert actions(session)[-2:] == ["group_saved", "group_deleted"]
+    assert "Huyện Văn Quan cũ" in entries(session)[-1].detail
 
 
 def test_only_admins_read_the_log(client: TestClient, session: Session) -> None:

@@ -128,5 +128,5 @@ def update_group(
 @router.post("/places/groups/{group_id}/delete")
 def delete_group(group_id: int, staff: AdminStaff, session: SessionDep) -> Response:
     """Delete a group (its communes and their figures stay)."""
-    report_groups.delete_group(session, group_id)
+    report_groups.delete_group(session, staff, group_id)
     return RedirectResponse("/places/groups?done=deleted", status_code=303)

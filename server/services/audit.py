@@ -54,6 +54,10 @@ class Action(StrEnum):
     retention_run = "retention_run"
     checkins_excluded = "checkins_excluded"
     exclusion_undone = "exclusion_undone"
+    credential_revoked = "credential_revoked"
+    card_replaced = "card_replaced"
+    group_saved = "group_saved"
+    group_deleted = "group_deleted"
 
 
 LABELS: dict[Action, str] = {
@@ -83,6 +87,10 @@ LABELS: dict[Action, str] = {
     Action.retention_run: N_("Removed old identifying data"),
     Action.checkins_excluded: N_("Excluded suspicious check-ins from the counts"),
     Action.exclusion_undone: N_("Put excluded check-ins back into the counts"),
+    Action.credential_revoked: N_("Revoked a card or a phone"),
+    Action.card_replaced: N_("Replaced a lost card"),
+    Action.group_saved: N_("Saved a reporting group"),
+    Action.group_deleted: N_("Deleted a reporting group"),
 }
 
 

@@ -234,11 +234,20 @@ def revoke(
     now: datetime | None = None,
     commit: bool = True,
 ) -> None:
-    """Stop a card (lost, or handed to someone else) or a phone from checking anyone in."""
+    """Stop a card (lost, or handed to someone else) or a phone from checking anyone in (logged)."""
     if credential.revoked_at is None:
         credential.revoked_at = now or utcnow()
         credential.revoked_by_id = staff.id
         session.add(credential)
+        audit.record(
+            session,
+            staff,
+            audit.Action.credential_revoked,
+            target_kind="credential",
+            target_id=credential.id,
+            detail={"kind": credential.kind.value, "participant": credential.participant_id},
+            now=credential.revoked_at,
+        )
         if commit:
             session.commit()
 
@@ -255,7 +264,18 @@ def replace_card(
         raise AppError(ErrorCode.forbidden)  # before anything changes: the old card keeps working
     now = now or utcnow()
     revoke(session, staff, card, now=now, commit=False)
-    return issue_card(session, settings, staff, participant, venue, now=now)  # commits both
+    new = issue_card(session, settings, staff, participant, venue, now=now, commit=False)
+    audit.record(
+        session,
+        staff,
+        audit.Action.card_replaced,
+        target_kind="credential",
+        target_id=card.id,
+        detail={"new_card": new.id, "participant": participant.id, "venue": venue.id},
+        now=now,
+    )
+    session.commit()
+    return new
 
 
 def cards_of(

@@ -12,6 +12,7 @@ from server.errors import N_, AppError, ErrorCode, FormError
 from server.i18n import gettext as translate
 from server.labels import sort_key
 from server.models import OrgUnit, ReportGroup, ReportGroupMember, Staff, UnitKind
+from server.services import audit
 from server.services.places import _clean
 
 AreaKind = Literal["unit", "group"]
@@ -73,15 +74,23 @@ def save_group(
     session.flush()
     session.exec(delete(ReportGroupMember).where(col(ReportGroupMember.group_id) == group.id))
     session.add_all(ReportGroupMember(group_id=group.id or 0, unit_id=unit_id) for unit_id in sorted(wanted))
+    detail = {"name": name, "communes": sorted(wanted), "new": group_id is None}
+    audit.record(
+        session, staff, audit.Action.group_saved, target_kind="group", target_id=group.id, detail=detail
+    )
     session.commit()
     return group
 
 
-def delete_group(session: Session, group_id: int) -> None:
-    """Delete a group and its member list (the units stay)."""
+def delete_group(session: Session, staff: Staff, group_id: int) -> None:
+    """Delete a group and its member list (the units stay); logged."""
     group = get_group(session, group_id)
     session.exec(delete(ReportGroupMember).where(col(ReportGroupMember.group_id) == group_id))
     session.delete(group)
+    detail = {"name": group.name}
+    audit.record(
+        session, staff, audit.Action.group_deleted, target_kind="group", target_id=group_id, detail=detail
+    )
     session.commit()
 
 
