@@ -28,7 +28,7 @@ def _check_in(client: TestClient, settings: Settings, event: Event, **fields: st
     url = f"/c/{code_for(event, settings)}"
     page = client.get(url)
     data = {"nonce": _nonce(page.text), **fields}
-    if "age_band" in page.text.split("checkin-button")[0] and 'name="age_band"' in page.text:
+    if "age_band" in page.text.split('class="checkin-button"')[0] and 'name="age_band"' in page.text:
         data = {"age_band": "25-59", "gender": "female", "consent": "yes", **data}
     done = client.post(url, data=data)
     assert done.status_code == 200, done.text
