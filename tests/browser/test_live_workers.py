@@ -36,7 +36,7 @@ pytestmark = [
 
 WORKERS = 2
 CHECK_INS = 10
-CONNECT_TRIES = 60
+CONNECT_TRIES = 300  # a worker busy with a storm of requests may let the other accept many in a row
 DONE = "Bạn đã điểm danh thành công"
 
 
@@ -125,6 +125,7 @@ def connection_to(worker: int, workers: set[int], port: int) -> tuple[http.clien
         if accepting_worker(workers, port, connection.sock.getsockname()[1]) == worker:
             return connection, attempt
         connection.close()
+        time.sleep(0.005)  # let a busy worker's event loop come round to its accept
     raise AssertionError(f"worker {worker} took none of {CONNECT_TRIES} new connections")
 
 
