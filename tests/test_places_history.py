@@ -521,7 +521,7 @@ def test_the_commune_page_offers_the_merge_next_to_the_villages(
         ({"into_id": ""}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
         ({"into_id": "village"}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
         ({"into_id": "later"}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
-        ({"kind": "split"}, "kind", "Chọn loại thay đổi."),
+        ({"kind": "explode"}, "kind", "Chọn loại thay đổi."),
     ],
 )
 def test_a_bad_commune_merge_is_refused_next_to_the_field(
@@ -583,6 +583,107 @@ def test_an_office_merges_communes_only_within_its_unit(
     merged = change_unit(client, commune, kind="merge", effective_on="2026-03-01", into_id=str(other.id))
     assert merged.status_code == 303
     assert links(session)[-1] == (other.id, commune.id, LinkKind.merged, ON)
+
+
+def test_split_commune_sends_each_village_and_venue_to_its_new_commune(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, province, village = world.units["commune"], world.units["province"], world.units["village"]
+    second = make_unit(session, UnitKind.village, commune, name="Thôn Khòn Pá")
+    hall = places.add_venue(
+        session, name="Trung tâm VH-TT xã", type="culture_sport_centre", unit_id=commune.id
+    )
+    form = {
+        "kind": "split",
+        "effective_on": "2026-03-01",
+        "split_name_1": "Xã Văn Quan Bắc",
+        "split_name_2": "Xã Văn Quan Nam",
+        "village_part": [f"{village.id}:1", f"{second.id}:2"],
+        "venue_part": [f"{hall.id}:2"],
+    }
+
+    response = client.post(f"/places/units/{commune.id}/change", data=form)
+
+    assert response.status_code == 303
+    session.commit()
+    made = session.exec(select(OrgUnit).where(OrgUnit.valid_from == ON).order_by(col(OrgUnit.id))).all()
+    north, south = (u for u in made if u.kind == UnitKind.commune)
+    assert new_unit_id(response) == north.id
+    assert [(c.name, c.code, c.parent_id) for c in (north, south)] == [
+        ("Xã Văn Quan Bắc", f"{commune.code}.1", province.id),
+        ("Xã Văn Quan Nam", f"{commune.code}.2", province.id),
+    ]
+    new_village, new_second = (u for u in made if u.kind == UnitKind.village)
+    assert (new_village.name, new_village.parent_id) == ("Thôn Bản Cưởm", north.id)
+    assert (new_second.name, new_second.parent_id) == ("Thôn Khòn Pá", south.id)
+    assert sorted(links(session)) == sorted(
+        [
+            (north.id, commune.id, LinkKind.split_up, ON),
+            (south.id, commune.id, LinkKind.split_up, ON),
+            (new_village.id, village.id, LinkKind.moved, ON),
+            (new_second.id, second.id, LinkKind.moved, ON),
+        ]
+    )
+    assert reload(session, OrgUnit, commune.id).valid_to == BEFORE  # type: ignore[attr-defined]
+    house = world.venue.id or 0
+    assert (commune_on(session, house, BEFORE), commune_on(session, house, AFTER)) == (commune.id, north.id)
+    assert (venue_unit_on(session, hall.id or 0, BEFORE), venue_unit_on(session, hall.id or 0, AFTER)) == (
+        commune.id,
+        south.id,
+    )
+    assert [(d["change"], d["into"]) for d in _audited(session, "unit", commune.id)] == [
+        ("split", [north.id, south.id])
+    ]
+    assert [(d["change"], d["to"]) for d in _audited(session, "venue", hall.id)] == [("moved", south.id)]
+    page = client.get(f"/places/units/{commune.id}/change")
+    assert "Xã Văn Quan Bắc" in page.text and "Xã Văn Quan Nam" in page.text and "chia tách" in page.text
+
+
+def test_a_commune_split_needs_two_names_and_a_part_for_each_village_and_venue(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune = world.units["commune"]
+    places.add_venue(session, name="Trung tâm VH-TT xã", type="culture_sport_centre", unit_id=commune.id)
+    before = (
+        count_rows(session, UnitLink),
+        count_rows(session, OrgUnit),
+        count_rows(session, VenuePlacement),
+    )
+
+    one_name = change_unit(client, commune, kind="split", effective_on="2026-03-01", split_name_1="Xã Một")
+    no_parts = change_unit(
+        client, commune, kind="split", effective_on="2026-03-01", split_name_1="Xã Một", split_name_2="Xã Hai"
+    )
+
+    assert one_name.status_code == 422 and "Nhập tên của ít nhất hai xã mới." in one_name.text
+    assert no_parts.status_code == 422
+    assert no_parts.text.count("Chọn xã mới mà mục này thuộc về.") == 2  # the village and the venue
+    after = (count_rows(session, UnitLink), count_rows(session, OrgUnit), count_rows(session, VenuePlacement))
+    assert after == before
+
+
+def test_only_staff_covering_the_province_split_a_commune(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, village = world.units["commune"], world.units["village"]
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, commune))
+    form = {
+        "kind": "split",
+        "effective_on": "2026-03-01",
+        "split_name_1": "Xã Một",
+        "split_name_2": "Xã Hai",
+        "village_part": f"{village.id}:1",
+        "venue_part": "",
+    }
+
+    refused = client.post(f"/places/units/{commune.id}/change", data=form)
+
+    assert refused.status_code == 422 and "Chỉ quản trị viên mới chia tách được xã" in refused.text
+    assert count_rows(session, UnitLink) == 0
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, world.units["province"]))
+    assert client.post(f"/places/units/{commune.id}/change", data=form).status_code == 303
 
 
 # --- Check-ins keep the place of their own day -----------------------------------------------------------

@@ -24,6 +24,10 @@ UNIT_CHANGES = {
     "split": N_("Split into new villages"),
     "close": N_("Dissolve (close)"),
 }
+COMMUNE_CHANGES = {
+    "merge": N_("Merge into another commune"),
+    "split": N_("Split into new communes"),
+}
 VENUE_CHANGES = {
     "rename": N_("Rename"),
     "move": N_("Move to another village or commune"),
@@ -89,6 +93,8 @@ def _commune_page(
     context: dict[str, Any] = {
         "unit": unit,
         "history": places_history.unit_history(session, unit.id or 0),
+        "changes": COMMUNE_CHANGES,
+        "parts": PARTS,
         "villages": commune_changes.villages_of(session, unit),
         "venues": commune_changes.venues_of(session, unit),
         "commune_options": [
@@ -172,11 +178,9 @@ def change_unit(
     split_name_3: Annotated[str, Form(max_length=300)] = "",
     split_name_4: Annotated[str, Form(max_length=300)] = "",
     venue_part: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies defaults)
+    village_part: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006
 ) -> Response:
     """Record a dated change of a commune or village; what stands in it follows from the effective date."""
-    if _is_commune(session, unit_id):
-        return _change_commune(request, session, staff, templates, unit_id, kind, effective_on, into_id)
-    unit = places_history.village_to_change(session, staff, unit_id)
     form: dict[str, Any] = {
         "kind": kind,
         "effective_on": effective_on,
@@ -188,7 +192,11 @@ def change_unit(
         "split_name_3": split_name_3,
         "split_name_4": split_name_4,
         "venue_parts": _venue_parts(venue_part),
+        "village_parts": _venue_parts(village_part),
     }
+    if _is_commune(session, unit_id):
+        return _change_commune(request, session, staff, templates, unit_id, form)
+    unit = places_history.village_to_change(session, staff, unit_id)
     try:
         result = _apply_unit_change(session, staff, unit, form)
     except FormError as error:
@@ -199,27 +207,39 @@ def change_unit(
     return RedirectResponse(f"/places/units/{shown.id}/change?done=1", status_code=303)
 
 
+def _apply_commune_change(session: Session, staff: Staff, unit_id: int, form: dict[str, Any]) -> OrgUnit:
+    on = places_history.parse_day(form["effective_on"])
+    if form["kind"] == "merge":
+        return commune_changes.merge_commune(session, staff, unit_id, into_id=_int(form["into_id"]), on=on)
+    if form["kind"] == "split":
+        parts = commune_changes.split_commune(
+            session,
+            staff,
+            unit_id,
+            names=[form[f"split_name_{n}"] for n in PARTS],
+            village_parts={key: (n - 1 if n else None) for key, n in form["village_parts"].items()},
+            venue_parts={key: (n - 1 if n else None) for key, n in form["venue_parts"].items()},
+            on=on,
+        )
+        return parts[0]
+    raise FormError({"kind": N_("Choose a kind of change.")})
+
+
 def _change_commune(
     request: Request,
     session: Session,
     staff: Staff,
     templates: TemplatesDep,
     unit_id: int,
-    kind: str,
-    effective_on: str,
-    into_id: str,
+    form: dict[str, Any],
 ) -> Response:
     commune = commune_changes.commune_to_change(session, staff, unit_id)
-    on = places_history.parse_day(effective_on)
     try:
-        if kind != "merge":
-            raise FormError({"kind": N_("Choose a kind of change.")})
-        into = commune_changes.merge_commune(session, staff, unit_id, into_id=_int(into_id), on=on)
+        result = _apply_commune_change(session, staff, unit_id, form)
     except FormError as error:
         session.rollback()
-        form = {"kind": kind, "effective_on": effective_on, "into_id": into_id}
         return _commune_page(request, session, staff, templates, commune, 422, form=form, errors=error.fields)
-    return RedirectResponse(f"/places/units/{into.id}/change?done=1", status_code=303)
+    return RedirectResponse(f"/places/units/{result.id}/change?done=1", status_code=303)
 
 
 def _venue_page(
