@@ -494,6 +494,15 @@ def test_merge_commune_moves_its_villages_and_venues_and_closes_it(
     assert "Xã Văn Quan" in page.text and "sáp nhập" in page.text and "Thôn Bản Cưởm" in page.text
     former = client.get(f"/places/units/{commune.id}/change")
     assert former.status_code == 200 and 'name="into_id"' not in former.text  # a closed version: no form
+    # Its years before the merge stay reportable: the area chooser offers it after the current communes.
+    choices = report_groups.unit_choices(session, world.admin, "vi")
+    assert choices[-2:] == [
+        (f"u:{other.id}", "Xã Tri Lễ"),
+        (f"u:{commune.id}", "Xã Văn Quan (đến 28/02/2026)"),
+    ]
+    assert (
+        f'<option value="u:{commune.id}">Xã Văn Quan (đến 28/02/2026)</option>' in client.get("/reports").text
+    )
 
 
 def test_the_commune_page_offers_the_merge_next_to_the_villages(
