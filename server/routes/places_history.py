@@ -151,8 +151,8 @@ def _apply_unit_change(session: Session, staff: Staff, unit: OrgUnit, form: dict
     raise FormError({"kind": N_("Choose a kind of change.")})
 
 
-def _venue_parts(values: list[str]) -> dict[int, int | None]:
-    """Each venue's chosen part from "<venue id>:<part number>" values."""
+def _chosen_parts(values: list[str]) -> dict[int, int | None]:
+    """Each venue's or village's chosen part from "<id>:<part number>" values."""
     chosen: dict[int, int | None] = {}
     for value in values:
         venue_id, _, part = value.partition(":")
@@ -191,8 +191,8 @@ def change_unit(
         "split_name_2": split_name_2,
         "split_name_3": split_name_3,
         "split_name_4": split_name_4,
-        "venue_parts": _venue_parts(venue_part),
-        "village_parts": _venue_parts(village_part),
+        "venue_parts": _chosen_parts(venue_part),
+        "village_parts": _chosen_parts(village_part),
     }
     if _is_commune(session, unit_id):
         return _change_commune(request, session, staff, templates, unit_id, form)
