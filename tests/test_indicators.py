@@ -30,7 +30,7 @@ from server.models import (
     Venue,
     VenueType,
 )
-from server.services import areas, events, indicators, places, places_history, report_groups
+from server.services import areas, commune_changes, events, indicators, places, places_history, report_groups
 from server.services.checkin import CheckInRequest, Identity, check_in, new_nonce
 from server.services.headcounts import HeadcountRequest, change_headcount
 from server.services.indicators import BY_KEY, Figure, Status, Target
@@ -556,3 +556,67 @@ def test_a_merge_into_another_commune_a_split_and_a_late_batch_count_where_each_
     )
     assert houses.denominator == 2
     assert places_history.venue_unit_on(session, house_c.id or 0, date(2025, 12, 31)) == parts[1].id
+
+
+def _participation_and_visits(
+    session: Session, staff: Staff, year: int, area_value: str
+) -> tuple[int | None, int | None, int]:
+    """The participation indicator, its last-year figure and the yearly report's visits of an area (""
+    for all), through the window the pages use."""
+    window = report_window(year, until=None, today=TODAY)
+    area = areas.resolve_area(session, staff, area_value)
+    result = _value(indicators.evaluate(session, staff, window, area, TZ), "participation")
+    return result.value, result.previous, yearly_totals(session, staff, window, TZ, area=area).visits
+
+
+def test_a_commune_merged_mid_year_counts_its_visits_before_the_merge_and_the_other_after(
+    session: Session, settings: Settings
+) -> None:
+    """Commune A merges into commune B on 1/7/2026. Visits at a village house of A before the merge count
+    for A, those after for B (with B's own); the whole area counts each once; 2025 stays as it was."""
+    units = make_tree(session)
+    admin = make_staff(session, Role.admin)
+    a, b = units["commune"], units["other"]
+    village_b = make_unit(session, UnitKind.village, b, name="Thôn Nà Pàn")
+    house_a = places.add_venue(
+        session, name="NVH thôn Bản Cưởm", type="village_cultural_house", unit_id=units["village"].id
+    )
+    house_b = places.add_venue(
+        session, name="NVH thôn Nà Pàn", type="village_cultural_house", unit_id=village_b.id
+    )
+    last_year = datetime(2025, 9, 10, 2, tzinfo=UTC)
+    march, september = datetime(2026, 3, 10, 2, tzinfo=UTC), datetime(2026, 9, 10, 2, tzinfo=UTC)
+    at = {
+        (v.id, m): make_event(session, v, starts_at=m)
+        for v in (house_a, house_b)
+        for m in (last_year, march, september)
+    }
+    for (venue_id, month), n in {
+        (house_a.id, last_year): 3,
+        (house_b.id, last_year): 1,
+        (house_a.id, march): 2,
+        (house_b.id, march): 1,
+    }.items():
+        _visits(session, settings, admin, at[(venue_id, month)].id, month + timedelta(minutes=10), n)
+    a_in_2025 = _participation_and_visits(session, admin, 2025, f"u:{a.id}")
+    assert a_in_2025[0] == a_in_2025[2] == 3  # by hand: A's house had 3 visits in September 2025
+
+    commune_changes.merge_commune(
+        session, admin, a.id or 0, into_id=b.id, on=date(2026, 7, 1), now=datetime(2026, 11, 24, tzinfo=UTC)
+    )
+    for (venue_id, month), n in {(house_a.id, september): 4, (house_b.id, september): 5}.items():
+        _visits(session, settings, admin, at[(venue_id, month)].id, month + timedelta(minutes=10), n)
+    # A paper register of A's March event typed in after the merge: March's commune, A.
+    _visits(
+        session, settings, admin, at[(house_a.id, march)].id, march + timedelta(minutes=30), 1, now=september
+    )
+
+    # By hand, from the day of each visit: 2026 gives A 2 + 1 (March), B 1 (March) + 4 + 5 (September).
+    assert _participation_and_visits(session, admin, 2026, f"u:{a.id}") == (2 + 1, 3, 2 + 1)
+    assert _participation_and_visits(session, admin, 2026, f"u:{b.id}") == (1 + 4 + 5, 1, 1 + 4 + 5)
+    assert _participation_and_visits(session, admin, 2026, "") == (13, 4, 13)
+    assert _participation_and_visits(session, admin, 2025, f"u:{a.id}") == a_in_2025
+    assert _participation_and_visits(session, admin, 2025, f"u:{b.id}")[::2] == (1, 1)
+    window = report_window(2026, until=None, today=TODAY)
+    drill = indicators.drill(session, admin, "participation", window, _all(session, admin), TZ)
+    assert {row.key: row.result.value for row in drill.communes} == {a.id: 3, b.id: 10}

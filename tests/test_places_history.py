@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,6 +15,7 @@ from server.config import Settings
 from server.errors import AppError, FormError
 from server.models import (
     AgeBand,
+    AuditEntry,
     CheckIn,
     Gender,
     LinkKind,
@@ -426,6 +428,271 @@ def test_an_office_moves_a_venue_only_within_its_unit(
     )
     assert inside.status_code == 303
     assert venue_unit_on(session, world.venue.id or 0, AFTER) == world.units["commune"].id
+
+
+# --- Communes ---------------------------------------------------------------------------------------------
+
+
+def _audited(session: Session, target_kind: str, target_id: int | None) -> list[dict[str, object]]:
+    session.commit()
+    query = select(AuditEntry).where(
+        AuditEntry.action == "place_changed",
+        AuditEntry.target_kind == target_kind,
+        AuditEntry.target_id == str(target_id),
+    )
+    return [json.loads(entry.detail) for entry in session.exec(query)]
+
+
+def test_merge_commune_moves_its_villages_and_venues_and_closes_it(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, other, village = world.units["commune"], world.units["other"], world.units["village"]
+    hall = places.add_venue(
+        session, name="Trung tâm VH-TT xã Văn Quan", type="culture_sport_centre", unit_id=commune.id
+    )
+    second = make_unit(session, UnitKind.village, commune, name="Thôn Khòn Pá")
+
+    response = change_unit(client, commune, kind="merge", effective_on="01/03/2026", into_id=str(other.id))
+
+    assert new_unit_id(response) == other.id
+    closed = reload(session, OrgUnit, commune.id)
+    assert isinstance(closed, OrgUnit) and closed.valid_to == BEFORE
+    assert reload(session, OrgUnit, other.id).valid_to is None  # type: ignore[attr-defined]
+    versions = session.exec(select(OrgUnit).where(OrgUnit.valid_from == ON).order_by(col(OrgUnit.name))).all()
+    assert [(v.name, v.code, v.parent_id, v.valid_to) for v in versions] == [
+        ("Thôn Bản Cưởm", village.code, other.id, None),
+        ("Thôn Khòn Pá", second.code, other.id, None),
+    ]
+    assert all(v.path.startswith(other.path) for v in versions)
+    new_village, new_second = versions
+    assert sorted(links(session)) == sorted(
+        [
+            (new_village.id, village.id, LinkKind.moved, ON),
+            (new_second.id, second.id, LinkKind.moved, ON),
+            (other.id, commune.id, LinkKind.merged, ON),
+        ]
+    )
+    assert reload(session, OrgUnit, village.id).valid_to == BEFORE  # type: ignore[attr-defined]
+    house, hall_id = world.venue.id or 0, hall.id or 0
+    assert (venue_unit_on(session, house, BEFORE), venue_unit_on(session, house, AFTER)) == (
+        village.id,
+        new_village.id,
+    )
+    assert (commune_on(session, house, BEFORE), commune_on(session, house, AFTER)) == (commune.id, other.id)
+    assert (venue_unit_on(session, hall_id, BEFORE), venue_unit_on(session, hall_id, AFTER)) == (
+        commune.id,
+        other.id,
+    )
+    assert commune.id not in {u.id for u in places_history.units_on(session, AFTER, UnitKind.commune)}
+    # Every change is in the audit log: the commune, each village and the venue standing in the commune.
+    assert [d["change"] for d in _audited(session, "unit", commune.id)] == ["merged"]
+    assert [d["change"] for d in _audited(session, "unit", village.id)] == ["moved"]
+    assert [d["change"] for d in _audited(session, "unit", second.id)] == ["moved"]
+    assert [(d["change"], d["to"]) for d in _audited(session, "venue", hall.id)] == [("moved", other.id)]
+    page = client.get(f"/places/units/{other.id}/change")
+    assert page.status_code == 200
+    assert "Xã Văn Quan" in page.text and "sáp nhập" in page.text and "Thôn Bản Cưởm" in page.text
+    former = client.get(f"/places/units/{commune.id}/change")
+    assert former.status_code == 200 and 'name="into_id"' not in former.text  # a closed version: no form
+    # Its years before the merge stay reportable: the area chooser offers it after the current communes.
+    choices = report_groups.unit_choices(session, world.admin, "vi")
+    assert choices[-2:] == [
+        (f"u:{other.id}", "Xã Tri Lễ"),
+        (f"u:{commune.id}", "Xã Văn Quan (đến 28/02/2026)"),
+    ]
+    assert (
+        f'<option value="u:{commune.id}">Xã Văn Quan (đến 28/02/2026)</option>' in client.get("/reports").text
+    )
+
+
+def test_the_commune_page_offers_the_merge_next_to_the_villages(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, other = world.units["commune"], world.units["other"]
+
+    page = client.get(f"/places/units/{commune.id}/change")
+
+    assert page.status_code == 200
+    assert "Sáp nhập vào xã khác" in page.text and "Thôn Bản Cưởm" in page.text
+    assert f'<option value="{other.id}">Xã Tri Lễ</option>' in page.text
+    assert f'<option value="{commune.id}">' not in page.text  # not into itself
+    assert f'href="/places/units/{commune.id}/change"' in client.get("/places").text
+    assert client.get(f"/places/units/{world.units['province'].id}/change").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"effective_on": ""}, "effective_on", "Nhập ngày thay đổi có hiệu lực"),
+        ({"effective_on": "2025-07-01"}, "effective_on", "Ngày hiệu lực phải sau ngày địa bàn"),
+        ({"effective_on": "2025-09-01"}, "effective_on", "Một thôn hoặc địa điểm của xã này đã thay đổi"),
+        ({"into_id": "same"}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
+        ({"into_id": ""}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
+        ({"into_id": "village"}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
+        ({"into_id": "later"}, "into_id", "Chọn một xã khác đang còn hiệu lực"),
+        ({"kind": "explode"}, "kind", "Chọn loại thay đổi."),
+    ],
+)
+def test_a_bad_commune_merge_is_refused_next_to_the_field(
+    client: TestClient, session: Session, world: World, data: dict[str, str], field: str, message: str
+) -> None:
+    commune = world.units["commune"]
+    # The village's house moved into the village on 1/9/2025: a merge must come after that.
+    places_history.move_venue(
+        session, world.admin, world.venue.id or 0, unit_id=commune.id, on=date(2025, 9, 1)
+    )
+    places_history.move_venue(
+        session, world.admin, world.venue.id or 0, unit_id=world.units["village"].id, on=date(2025, 9, 2)
+    )
+    later = make_unit(session, UnitKind.commune, world.units["province"], valid_from=date(2026, 6, 1))
+    targets = {"same": commune.id, "village": world.units["village"].id, "later": later.id}
+    form = {"kind": "merge", "effective_on": "2026-03-01", "into_id": str(world.units["other"].id)} | data
+    form["into_id"] = str(targets.get(form["into_id"], form["into_id"]))
+    before = (
+        count_rows(session, UnitLink),
+        count_rows(session, OrgUnit),
+        count_rows(session, VenuePlacement),
+    )
+
+    response = change_unit(client, commune, **form)
+
+    assert response.status_code == 422
+    assert message in response.text
+    if field != "kind":
+        assert f'id="{field}-error"' in response.text
+    after = (count_rows(session, UnitLink), count_rows(session, OrgUnit), count_rows(session, VenuePlacement))
+    assert after == before
+    assert reload(session, OrgUnit, commune.id).valid_to is None  # type: ignore[attr-defined]
+
+
+def test_an_office_merges_communes_only_within_its_unit(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, other = world.units["commune"], world.units["other"]
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, commune))
+
+    refused = change_unit(client, commune, kind="merge", effective_on="2026-03-01", into_id=str(other.id))
+    assert refused.status_code == 422 and "Chọn một xã khác đang còn hiệu lực" in refused.text
+    assert client.get(f"/places/units/{other.id}/change").status_code == 403
+    assert (
+        change_unit(
+            client, other, kind="merge", effective_on="2026-03-01", into_id=str(commune.id)
+        ).status_code
+        == 403
+    )
+    assert count_rows(session, UnitLink) == 0
+
+    client.post("/logout")
+    login(client, make_staff(session, Role.organizer, commune))
+    assert client.get(f"/places/units/{commune.id}/change").status_code == 403
+
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, world.units["province"]))  # its unit covers both
+    merged = change_unit(client, commune, kind="merge", effective_on="2026-03-01", into_id=str(other.id))
+    assert merged.status_code == 303
+    assert links(session)[-1] == (other.id, commune.id, LinkKind.merged, ON)
+
+
+def test_split_commune_sends_each_village_and_venue_to_its_new_commune(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, province, village = world.units["commune"], world.units["province"], world.units["village"]
+    second = make_unit(session, UnitKind.village, commune, name="Thôn Khòn Pá")
+    hall = places.add_venue(
+        session, name="Trung tâm VH-TT xã", type="culture_sport_centre", unit_id=commune.id
+    )
+    form = {
+        "kind": "split",
+        "effective_on": "2026-03-01",
+        "split_name_1": "Xã Văn Quan Bắc",
+        "split_name_2": "Xã Văn Quan Nam",
+        "village_part": [f"{village.id}:1", f"{second.id}:2"],
+        "venue_part": [f"{hall.id}:2"],
+    }
+
+    response = client.post(f"/places/units/{commune.id}/change", data=form)
+
+    assert response.status_code == 303
+    session.commit()
+    made = session.exec(select(OrgUnit).where(OrgUnit.valid_from == ON).order_by(col(OrgUnit.id))).all()
+    north, south = (u for u in made if u.kind == UnitKind.commune)
+    assert new_unit_id(response) == north.id
+    assert [(c.name, c.code, c.parent_id) for c in (north, south)] == [
+        ("Xã Văn Quan Bắc", f"{commune.code}.1", province.id),
+        ("Xã Văn Quan Nam", f"{commune.code}.2", province.id),
+    ]
+    new_village, new_second = (u for u in made if u.kind == UnitKind.village)
+    assert (new_village.name, new_village.parent_id) == ("Thôn Bản Cưởm", north.id)
+    assert (new_second.name, new_second.parent_id) == ("Thôn Khòn Pá", south.id)
+    assert sorted(links(session)) == sorted(
+        [
+            (north.id, commune.id, LinkKind.split_up, ON),
+            (south.id, commune.id, LinkKind.split_up, ON),
+            (new_village.id, village.id, LinkKind.moved, ON),
+            (new_second.id, second.id, LinkKind.moved, ON),
+        ]
+    )
+    assert reload(session, OrgUnit, commune.id).valid_to == BEFORE  # type: ignore[attr-defined]
+    house = world.venue.id or 0
+    assert (commune_on(session, house, BEFORE), commune_on(session, house, AFTER)) == (commune.id, north.id)
+    assert (venue_unit_on(session, hall.id or 0, BEFORE), venue_unit_on(session, hall.id or 0, AFTER)) == (
+        commune.id,
+        south.id,
+    )
+    assert [(d["change"], d["into"]) for d in _audited(session, "unit", commune.id)] == [
+        ("split", [north.id, south.id])
+    ]
+    assert [(d["change"], d["to"]) for d in _audited(session, "venue", hall.id)] == [("moved", south.id)]
+    page = client.get(f"/places/units/{commune.id}/change")
+    assert "Xã Văn Quan Bắc" in page.text and "Xã Văn Quan Nam" in page.text and "chia tách" in page.text
+
+
+def test_a_commune_split_needs_two_names_and_a_part_for_each_village_and_venue(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune = world.units["commune"]
+    places.add_venue(session, name="Trung tâm VH-TT xã", type="culture_sport_centre", unit_id=commune.id)
+    before = (
+        count_rows(session, UnitLink),
+        count_rows(session, OrgUnit),
+        count_rows(session, VenuePlacement),
+    )
+
+    one_name = change_unit(client, commune, kind="split", effective_on="2026-03-01", split_name_1="Xã Một")
+    no_parts = change_unit(
+        client, commune, kind="split", effective_on="2026-03-01", split_name_1="Xã Một", split_name_2="Xã Hai"
+    )
+
+    assert one_name.status_code == 422 and "Nhập tên của ít nhất hai xã mới." in one_name.text
+    assert no_parts.status_code == 422
+    assert no_parts.text.count("Chọn xã mới mà mục này thuộc về.") == 2  # the village and the venue
+    after = (count_rows(session, UnitLink), count_rows(session, OrgUnit), count_rows(session, VenuePlacement))
+    assert after == before
+
+
+def test_only_staff_covering_the_province_split_a_commune(
+    client: TestClient, session: Session, world: World
+) -> None:
+    commune, village = world.units["commune"], world.units["village"]
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, commune))
+    form = {
+        "kind": "split",
+        "effective_on": "2026-03-01",
+        "split_name_1": "Xã Một",
+        "split_name_2": "Xã Hai",
+        "village_part": f"{village.id}:1",
+        "venue_part": "",
+    }
+
+    refused = client.post(f"/places/units/{commune.id}/change", data=form)
+
+    assert refused.status_code == 422 and "Chỉ quản trị viên mới chia tách được xã" in refused.text
+    assert count_rows(session, UnitLink) == 0
+    client.post("/logout")
+    login(client, make_staff(session, Role.office, world.units["province"]))
+    assert client.post(f"/places/units/{commune.id}/change", data=form).status_code == 303
 
 
 # --- Check-ins keep the place of their own day -----------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Routes for dated changes of villages and venues (administrators, and an office within its own unit): their
-history and the change forms."""
+"""Routes for dated changes of communes, villages and venues (administrators, and an office within its own
+unit): their history and the change forms."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from server import auth
 from server.deps import OfficeStaff, SessionDep, TemplatesDep
 from server.errors import N_, FormError
 from server.models import OrgUnit, Staff, UnitKind, Venue
-from server.services import places, places_history
+from server.services import commune_changes, places, places_history
 
 router = APIRouter(include_in_schema=False)
 
@@ -23,6 +23,10 @@ UNIT_CHANGES = {
     "merge": N_("Merge into another village"),
     "split": N_("Split into new villages"),
     "close": N_("Dissolve (close)"),
+}
+COMMUNE_CHANGES = {
+    "merge": N_("Merge into another commune"),
+    "split": N_("Split into new communes"),
 }
 VENUE_CHANGES = {
     "rename": N_("Rename"),
@@ -75,11 +79,51 @@ def _unit_page(
     return templates.render(request, "places/unit_change.html", context, status_code=status)
 
 
+def _commune_page(
+    request: Request,
+    session: Session,
+    staff: Staff,
+    templates: TemplatesDep,
+    unit: OrgUnit,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    # The receiving commune must be within the staff member's own unit too: offer only those.
+    scoped = places.unit_tree(session, with_venues=False, scope=auth.scope_path(session, staff))
+    context: dict[str, Any] = {
+        "unit": unit,
+        "history": places_history.unit_history(session, unit.id or 0),
+        "changes": COMMUNE_CHANGES,
+        "parts": PARTS,
+        "villages": commune_changes.villages_of(session, unit),
+        "venues": commune_changes.venues_of(session, unit),
+        "commune_options": [
+            (node.unit.id, node.unit.name)
+            for province in scoped
+            for node in province.children
+            if node.unit.kind == UnitKind.commune and node.unit.id != unit.id
+        ],
+        "form": {},
+        "errors": {},
+        "done": request.query_params.get("done") == "1",
+        **extra,
+    }
+    return templates.render(request, "places/commune_change.html", context, status_code=status)
+
+
+def _is_commune(session: Session, unit_id: int) -> bool:
+    unit = session.get(OrgUnit, unit_id)
+    return unit is not None and unit.kind == UnitKind.commune
+
+
 @router.get("/places/units/{unit_id}/change")
 def show_unit_change(
     request: Request, unit_id: int, staff: OfficeStaff, session: SessionDep, templates: TemplatesDep
 ) -> Response:
-    """A village's versions and links, and the form that renames, moves, merges, splits or closes it."""
+    """A commune's or village's versions and links, and the form that changes it from a date."""
+    if _is_commune(session, unit_id):
+        commune = commune_changes.commune_to_change(session, staff, unit_id)
+        return _commune_page(request, session, staff, templates, commune)
     return _unit_page(
         request, session, staff, templates, places_history.village_to_change(session, staff, unit_id)
     )
@@ -107,8 +151,8 @@ def _apply_unit_change(session: Session, staff: Staff, unit: OrgUnit, form: dict
     raise FormError({"kind": N_("Choose a kind of change.")})
 
 
-def _venue_parts(values: list[str]) -> dict[int, int | None]:
-    """Each venue's chosen part from "<venue id>:<part number>" values."""
+def _chosen_parts(values: list[str]) -> dict[int, int | None]:
+    """Each venue's or village's chosen part from "<id>:<part number>" values."""
     chosen: dict[int, int | None] = {}
     for value in values:
         venue_id, _, part = value.partition(":")
@@ -134,9 +178,9 @@ def change_unit(
     split_name_3: Annotated[str, Form(max_length=300)] = "",
     split_name_4: Annotated[str, Form(max_length=300)] = "",
     venue_part: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 (FastAPI copies defaults)
+    village_part: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006
 ) -> Response:
-    """Record a dated change of a village; its venues follow it from the effective date."""
-    unit = places_history.village_to_change(session, staff, unit_id)
+    """Record a dated change of a commune or village; what stands in it follows from the effective date."""
     form: dict[str, Any] = {
         "kind": kind,
         "effective_on": effective_on,
@@ -147,8 +191,12 @@ def change_unit(
         "split_name_2": split_name_2,
         "split_name_3": split_name_3,
         "split_name_4": split_name_4,
-        "venue_parts": _venue_parts(venue_part),
+        "venue_parts": _chosen_parts(venue_part),
+        "village_parts": _chosen_parts(village_part),
     }
+    if _is_commune(session, unit_id):
+        return _change_commune(request, session, staff, templates, unit_id, form)
+    unit = places_history.village_to_change(session, staff, unit_id)
     try:
         result = _apply_unit_change(session, staff, unit, form)
     except FormError as error:
@@ -157,6 +205,41 @@ def change_unit(
     # A village moved out of an office's unit is the other office's now: this one sees the closed version.
     shown = result if places_history.in_scope(session, staff, result) else unit
     return RedirectResponse(f"/places/units/{shown.id}/change?done=1", status_code=303)
+
+
+def _apply_commune_change(session: Session, staff: Staff, unit_id: int, form: dict[str, Any]) -> OrgUnit:
+    on = places_history.parse_day(form["effective_on"])
+    if form["kind"] == "merge":
+        return commune_changes.merge_commune(session, staff, unit_id, into_id=_int(form["into_id"]), on=on)
+    if form["kind"] == "split":
+        parts = commune_changes.split_commune(
+            session,
+            staff,
+            unit_id,
+            names=[form[f"split_name_{n}"] for n in PARTS],
+            village_parts={key: (n - 1 if n else None) for key, n in form["village_parts"].items()},
+            venue_parts={key: (n - 1 if n else None) for key, n in form["venue_parts"].items()},
+            on=on,
+        )
+        return parts[0]
+    raise FormError({"kind": N_("Choose a kind of change.")})
+
+
+def _change_commune(
+    request: Request,
+    session: Session,
+    staff: Staff,
+    templates: TemplatesDep,
+    unit_id: int,
+    form: dict[str, Any],
+) -> Response:
+    commune = commune_changes.commune_to_change(session, staff, unit_id)
+    try:
+        result = _apply_commune_change(session, staff, unit_id, form)
+    except FormError as error:
+        session.rollback()
+        return _commune_page(request, session, staff, templates, commune, 422, form=form, errors=error.fields)
+    return RedirectResponse(f"/places/units/{result.id}/change?done=1", status_code=303)
 
 
 def _venue_page(

@@ -453,12 +453,16 @@ def rename_village(
     assert on is not None
     parent = session.get(OrgUnit, old.parent_id)
     assert parent is not None, "a village always has its commune"
-    return _replace(session, staff, old, name=name, parent=parent, on=on, kind=LinkKind.renamed)
+    new = _replace(session, staff, old, name=name, parent=parent, on=on, kind=LinkKind.renamed)
+    session.commit()
+    return new
 
 
 def _replace(
     session: Session, staff: Staff, old: OrgUnit, *, name: str, parent: OrgUnit, on: date, kind: LinkKind
 ) -> OrgUnit:
+    """The village's new version under `parent` from `on`, linked and logged, its venues moved to it (the
+    caller commits, so a commune's merge stores all its villages or none)."""
     venues = _venues_of(session, old)
     old.valid_to = on - DAY  # first, so the code is free for the new version
     session.add(old)
@@ -467,7 +471,6 @@ def _replace(
     _retire(session, staff, old, on, [(new, kind)])
     for venue in venues:
         _place(session, venue, new.id or 0, on)
-    session.commit()
     return new
 
 
@@ -496,7 +499,9 @@ def move_village(
         session.rollback()
         raise FormError(errors)
     assert on is not None and commune is not None
-    return _replace(session, staff, old, name=name, parent=commune, on=on, kind=LinkKind.moved)
+    new = _replace(session, staff, old, name=name, parent=commune, on=on, kind=LinkKind.moved)
+    session.commit()
+    return new
 
 
 def merge_village(

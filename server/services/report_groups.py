@@ -120,18 +120,24 @@ def parse_area(value: str) -> tuple[AreaKind, int]:
 
 def unit_choices(session: Session, staff: Staff, language: str = "vi") -> list[tuple[str, str]]:
     """Options for an area <select>: the groups (all of whose communes are in scope), then the current
-    province and communes in the staff member's scope."""
+    province and communes in the staff member's scope, then the communes merged or split away (their
+    years before the change stay reportable)."""
     scope = auth.scope_path(session, staff)
     query = select(OrgUnit).where(
-        col(OrgUnit.valid_to).is_(None), col(OrgUnit.kind).in_([UnitKind.province, UnitKind.commune])
+        (col(OrgUnit.valid_to).is_(None) & col(OrgUnit.kind).in_([UnitKind.province, UnitKind.commune]))
+        | (col(OrgUnit.valid_to).is_not(None) & (OrgUnit.kind == UnitKind.commune))
     )
     units = [u for u in session.exec(query) if scope is None or u.path.startswith(scope)]
-    units.sort(key=lambda u: (u.kind != UnitKind.province, sort_key(u.name)))
+    units.sort(key=lambda u: (u.valid_to is not None, u.kind != UnitKind.province, sort_key(u.name)))
     choices: list[tuple[str, str]] = []
     label = translate(language, N_("Group: %(name)s"))
     for group in list_groups(session):
         members = group_units(session, group.id or 0)
         if members and (scope is None or all(m.path.startswith(scope) for m in members)):
             choices.append((f"g:{group.id}", label % {"name": group.name}))
-    choices += [(f"u:{u.id}", u.name) for u in units]
+    until = translate(language, N_("%(name)s (until %(date)s)"))
+    choices += [
+        (f"u:{u.id}", until % {"name": u.name, "date": f"{u.valid_to:%d/%m/%Y}"} if u.valid_to else u.name)
+        for u in units
+    ]
     return choices
