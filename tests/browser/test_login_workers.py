@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from server.config import Settings
 from server.models import LoginThrottle, Role
-from server.services.login_throttle import ACCOUNT_AT_ADDRESS
+from server.services.login_throttle import ACCOUNT_AT_ADDRESS, PAIRING
 from tests.browser.support import running_server
 from tests.browser.test_live_workers import connection_to, worker_pids
 from tests.factories import PASSWORD, make_staff
@@ -74,3 +74,35 @@ def test_wrong_passwords_on_both_workers_add_up_to_one_limit(
         proxied.request("GET", "/login", headers={"X-Forwarded-Proto": "https"})
         assert proxied.getresponse().getheader("strict-transport-security") == "max-age=31536000"
         proxied.close()
+
+
+def _post_pairing(connection: http.client.HTTPConnection, code: str) -> tuple[int, dict[str, str], str]:
+    body = urlencode({"code": code}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Connection": "close"}
+    try:
+        connection.request("POST", "/kiosk/pair", body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode()
+    finally:
+        connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, text
+
+
+def test_wrong_pairing_codes_on_both_workers_add_up_to_one_limit(
+    settings: Settings, server_port: int, tmp_path: Path
+) -> None:
+    """A kiosk's 8-digit pairing code cannot be guessed faster by spreading the guesses over the workers:
+    the tries from one address count in the database, and past the free ones both workers answer 429."""
+    with running_server(settings, server_port, tmp_path / "server.log", workers=WORKERS) as server:
+        workers = worker_pids(server)
+        assert len(workers) == WORKERS, f"uvicorn runs {WORKERS} worker processes, found {workers}"
+        order = sorted(workers)
+        for number in range(PAIRING.free):
+            connection, _tries = connection_to(order[number % WORKERS], workers, server_port)
+            status, _headers, text = _post_pairing(connection, f"{10_000_000 + number}")
+            assert status != 429 and status >= 400, (number, status, text[:300])
+        for worker in order:
+            connection, _tries = connection_to(worker, workers, server_port)
+            status, headers, _text = _post_pairing(connection, "87654321")
+            assert status == 429, (worker, status)
+            assert int(headers["retry-after"]) > 0
