@@ -218,6 +218,34 @@ def test_same_idempotency_key_is_stored_once(racers: Racers, session: Session, s
     assert sorted(log) == ["accepted"] * ROUNDS + ["replayed"] * ROUNDS
 
 
+def test_same_key_for_a_known_person_is_a_replay_not_a_duplicate(
+    racers: Racers, session: Session, settings: Settings
+) -> None:
+    units = make_tree(session)
+    venue = make_venue(session, units["village"])
+    staff = make_staff(session, Role.organizer, units["commune"])
+    events = [make_event(session, venue, title=f"Buổi {n}") for n in range(ROUNDS)]
+    person = make_participant(session, home_unit=units["commune"])
+    now = events[0].starts_at + timedelta(minutes=30)
+    session.commit()
+    # Round n: the desk's outbox and Background Sync send the same item at once (same key, a person the
+    # server knows). The copy that loses must hear "sent" (replayed), never "already checked in".
+    requests = [
+        CheckInRequest(
+            channel=Channel.batch,
+            key=f"race-known-{n:03d}",
+            event_id=event.id,
+            identity=Identity(participant_id=person.id),
+            claimed_at=now,
+        )
+        for n, event in enumerate(events)
+    ]
+
+    outcomes = racers.run([plan_for(settings, staff.id, requests, now) for _ in range(RACERS)])
+    assert rounds(outcomes) == [["created", "replayed"]] * ROUNDS, outcomes
+    assert count_rows(session, CheckIn) == ROUNDS
+
+
 def test_a_new_phone_on_two_events_at_once_stays_one_person(
     racers: Racers, session: Session, settings: Settings
 ) -> None:

@@ -299,6 +299,12 @@ def _check_in(
     assert venue is not None, "events always have a venue (foreign key)"
     participant, credential, new_token, new = _who(session, settings, request, staff, phone, now, venue)
     earlier = None if new else existing_check_in(session, event.id or 0, participant.id or 0)
+    if earlier is not None and earlier.nonce == request.key:
+        # The same request sent twice at once (an outbox and Background Sync): the other copy committed
+        # after this one looked for its key, so this is its replay, not a second visit.
+        replay = _replay(session, settings, event, request.key, digest)
+        assert replay is not None, "the key's check-in was just read"
+        return replay
     if earlier is not None:
         raise AppError(
             ErrorCode.already_checked_in,
