@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import random
 import statistics
 import sys
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, text
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, func, insert, text
 from sqlmodel import Session, col, select
 
 from server.app import create_app
@@ -115,44 +116,75 @@ def build(session: Session, rows: int, year: int, seed: int) -> None:
             session.add(event)
             events.append((event, venue, commune, place))
     session.flush()
+    # Five visits a person on average. Visitor n is person n mod people: with people and the number of
+    # events coprime, an event (n mod events) never sees the same person twice.
     people = max(rows // 5, rows // len(events) + 1)
+    while math.gcd(people, len(events)) != 1:
+        people += 1
+    # The rows themselves are made by the database from a series of numbers (INSERT ... SELECT): ten million
+    # through Python would take over an hour. Two small tables give each number its event, time and profile.
+    profile, slot = _helper_tables(session)
     bands, genders = list(AgeBand), [Gender.female, Gender.male]
-    for start_at in range(0, people, CHUNK):
-        session.execute(
-            insert(Participant),
-            [
-                {"age_band": bands[n % 6], "gender": genders[n % 2], "search_name": ""}
-                for n in range(start_at, min(people, start_at + CHUNK))
-            ],
-        )
-    low = int(session.exec(select(func.min(Participant.id))).one() or 1)
-    for start_at in range(0, rows, CHUNK):
-        batch = []
-        for n in range(start_at, min(rows, start_at + CHUNK)):
-            # Event n mod E and a person that event has not seen yet: one check-in per person and event.
-            index, round_ = n % len(events), n // len(events)
-            event, venue, commune, place = events[index]
-            at = event.starts_at + timedelta(minutes=rng.randint(0, 110))
-            batch.append(
+    session.execute(
+        insert(profile), [{"k": k, "age_band": bands[k], "gender": genders[k % 2]} for k in range(6)]
+    )
+    slots = []
+    for index, (event, venue, commune, place) in enumerate(events):
+        for minute in range(SLOTS):  # when the n-th visitor of an event came: a few minutes apart
+            at = event.starts_at + timedelta(minutes=(minute * 37 + rng.randint(0, 9)) % 110)
+            slots.append(
                 {
+                    "idx": index,
+                    "slot": minute,
                     "event_id": event.id,
-                    "participant_id": low + (round_ + index) % people,
-                    "nonce": f"bench-{n}",
-                    "channel": Channel.page,
-                    "checked_in_at": at,
-                    "received_at": at,
-                    "late": False,
+                    "at": at,
                     "venue_id": venue.id,
                     "venue_type": venue.type,
                     "commune_id": commune.id,
                     "village_id": place.id if place.kind == UnitKind.village else None,
-                    "age_band": bands[n % 6],
-                    "gender": genders[n % 2],
                 }
             )
-        session.execute(insert(CheckIn), batch)
+    for start_at in range(0, len(slots), CHUNK):
+        session.execute(insert(slot), slots[start_at : start_at + CHUNK])
+    count = len(events)
+    for start_at in range(0, people, CHUNK * 50):
+        stop = min(people, start_at + CHUNK * 50)
+        session.execute(
+            text(
+                f"INSERT INTO participant (name, search_name, age_band, gender, created_at) "
+                f"SELECT NULL, '', p.age_band, p.gender, :now FROM {_series(session)} "
+                f"JOIN bench_profile p ON p.k = s.n % 6"
+            ).bindparams(bindparam("now", type_=Participant.__table__.c.created_at.type)),  # type: ignore[attr-defined]
+            {"low": start_at, "high": stop - 1, "now": first},
+        )
         session.commit()
-        print(f"  {min(rows, start_at + CHUNK):,} check-ins written", end="\r", flush=True)
+    low = int(session.exec(select(func.min(Participant.id))).one() or 1)
+    for start_at in range(0, rows, CHUNK * 50):
+        stop = min(rows, start_at + CHUNK * 50)
+        session.execute(
+            text(
+                f"INSERT INTO check_in (event_id, participant_id, nonce, channel, checked_in_at, received_at,"
+                f" late, venue_id, venue_type, commune_id, village_id, age_band, gender, suspicious) "
+                f"SELECT t.event_id, :first + s.n % :people, 'bench-' || s.n, :channel,"
+                f" t.at, t.at, :no, t.venue_id, t.venue_type, t.commune_id, t.village_id, p.age_band,"
+                f" p.gender, :no FROM {_series(session)} "
+                f"JOIN bench_slot t ON t.idx = s.n % :events AND t.slot = (s.n / :events) % {SLOTS} "
+                f"JOIN bench_profile p ON p.k = s.n % 6"
+            ),
+            {
+                "low": start_at,
+                "high": stop - 1,
+                "first": low,
+                "events": count,
+                "people": people,
+                "channel": Channel.page.value,
+                "no": False,
+            },
+        )
+        session.commit()
+        print(f"  {stop:,} check-ins written", end="\r", flush=True)
+    profile.drop(session.connection())
+    slot.drop(session.connection())
     session.merge(Meta(key="bench_indicators", value=str(rows)))
     session.commit()
     # Planner statistics, as PostgreSQL's autovacuum gathers them soon after a bulk load: without them it
@@ -160,6 +192,49 @@ def build(session: Session, rows: int, year: int, seed: int) -> None:
     session.execute(text("ANALYZE"))
     session.commit()
     print()
+
+
+SLOTS = 12  # distinct check-in times an event's visitors are spread over
+
+
+def _series(session: Session) -> str:
+    """The numbers :low..:high as rows of a column `n` of an alias `s`, in this session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return "generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) AS s(n)"
+    return (
+        "(WITH RECURSIVE r(n) AS (SELECT :low UNION ALL SELECT n + 1 FROM r WHERE n < :high)"
+        " SELECT n FROM r) AS s"
+    )
+
+
+def _helper_tables(session: Session) -> tuple[Table, Table]:
+    """bench_profile (age band and gender of visitor n, by n mod 6) and bench_slot (event index, slot ->
+    event, time and place), with the check_in table's own column types, so that INSERT ... SELECT copies
+    values exactly as the app stores them. Plain tables (a temporary one would live in one pooled
+    connection only), dropped when the data set is built."""
+    columns = CheckIn.__table__.c  # type: ignore[attr-defined]
+    metadata = MetaData()
+    profile = Table(
+        "bench_profile",
+        metadata,
+        Column("k", Integer, primary_key=True),
+        Column("age_band", columns.age_band.type),
+        Column("gender", columns.gender.type),
+    )
+    slot = Table(
+        "bench_slot",
+        metadata,
+        Column("idx", Integer, primary_key=True),
+        Column("slot", Integer, primary_key=True),
+        Column("event_id", Integer),
+        Column("at", columns.checked_in_at.type),
+        Column("venue_id", Integer),
+        Column("venue_type", columns.venue_type.type),
+        Column("commune_id", Integer),
+        Column("village_id", Integer),
+    )
+    metadata.create_all(session.connection())
+    return profile, slot
 
 
 def timed(repeat: int, work: Callable[[], object], session: Session | None = None) -> tuple[float, float]:

@@ -42,6 +42,9 @@ class Settings:
     # SQLite: "full" makes every commit reach the disk before it is acknowledged (a power cut loses no
     # acknowledged check-in); "normal" leaves the last commits in the OS's cache (faster on a slow disk).
     sqlite_synchronous: str = "full"
+    # PostgreSQL behind PgBouncer in transaction mode ("pgbouncer"): no server-side prepared statements
+    # and no startup options, which a pooled server connection cannot keep (docs/scale-out.md).
+    database_pooler: str = "none"
     # Names, homes, cards and phones of people not seen for this many whole statistical years are removed
     # by `diemdanh retention` (services/retention.py); the counts stay.
     retention_years: int = 2
@@ -74,6 +77,8 @@ class Settings:
             raise SettingsError("DIEMDANH_DB_TIMEOUT_SECONDS must be more than 0 and at most 600")
         if self.sqlite_synchronous not in ("full", "normal"):
             raise SettingsError("DIEMDANH_SQLITE_SYNCHRONOUS must be full or normal")
+        if self.database_pooler not in ("none", "pgbouncer"):
+            raise SettingsError("DIEMDANH_DATABASE_POOLER must be none or pgbouncer")
         if self.max_body_kb < 1:
             raise SettingsError("DIEMDANH_MAX_BODY_KB must be at least 1")
         for name in ("checkin_margin_minutes", "session_hours", "token_minutes"):
@@ -137,6 +142,7 @@ _FIELDS: dict[str, type] = {
     "max_body_kb": int,
     "db_timeout_seconds": float,
     "sqlite_synchronous": str,
+    "database_pooler": str,
     "retention_years": int,
     "flood_new_per_minute": int,
 }

@@ -65,10 +65,14 @@ def make_engine(settings: Settings, *, pooled: bool = True) -> Engine:
     # 503 with Retry-After) instead of holding it forever; pool_pre_ping drops connections a restart
     # killed, so the app recovers by itself once the server is back.
     seconds = max(1, round(settings.db_timeout_seconds))
-    connect_args: dict[str, Any] = {
-        "connect_timeout": seconds,
-        "options": f"-c lock_timeout={int(settings.db_timeout_seconds * 1000)}",
-    }
+    connect_args: dict[str, Any] = {"connect_timeout": seconds}
+    if settings.database_pooler == "pgbouncer":
+        # Each transaction may run on another server connection: one prepared by psycopg after five runs
+        # is missing there ("prepared statement does not exist"), and startup options are refused. The
+        # lock timeout is then the database role's (ALTER ROLE ... SET lock_timeout; docs/scale-out.md).
+        connect_args["prepare_threshold"] = None
+    else:
+        connect_args["options"] = f"-c lock_timeout={int(settings.db_timeout_seconds * 1000)}"
     if not pooled:
         return create_engine(url, connect_args=connect_args, **pool)
     return create_engine(

@@ -79,6 +79,7 @@ def test_values_are_read_and_typed() -> None:
         ("DIEMDANH_ENV", "staging"),
         ("DIEMDANH_CHECKIN_MARGIN_MINUTES", "-5"),
         ("DIEMDANH_SQLITE_SYNCHRONOUS", "off"),
+        ("DIEMDANH_DATABASE_POOLER", "pgpool"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
