@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio
 from fastapi import Depends, Request
 from sqlmodel import Session
+from starlette.datastructures import FormData
 
 from server import auth
 from server.config import Settings
@@ -105,6 +106,20 @@ def kiosk_device(request: Request, session: SessionDep) -> KioskDevice:
     if not token.startswith(kiosks.TOKEN_PREFIX):
         raise AppError(ErrorCode.device_revoked)
     return kiosks.device_from_token(session, token, utcnow())
+
+
+def text_fields(form: FormData) -> dict[str, str]:
+    """A posted form's text fields (the last value of each name). A file sent under a field's name is
+    refused (422, the form's usual "check the form" error) instead of being saved as "UploadFile(...)"."""
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            for _name, part in form.multi_items():
+                if not isinstance(part, str):
+                    part.file.close()  # its spooled temporary file; nothing else will read it
+            raise AppError(ErrorCode.invalid_input)
+        fields[name] = value
+    return fields
 
 
 def client_address(request: Request) -> str | None:

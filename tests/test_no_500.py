@@ -220,6 +220,17 @@ def test_a_control_character_in_a_multipart_field_name_is_refused(
     assert count_rows(session, Event) == 0
 
 
+def test_a_file_sent_where_a_form_expects_text_is_refused_not_saved(
+    client: TestClient, session: Session, world: dict[str, Any]
+) -> None:
+    login(client, world["staff"])
+    parts = _parts(_event_form(world["venue"]))
+    parts["title"] = ("title.txt", "Ngày hội đọc sách".encode(), "text/plain")
+    page = _page(client.post("/events", files=parts), 422)
+    assert "Một số thông tin chưa hợp lệ" in page
+    assert count_rows(session, Event) == 0  # before: saved with the title "UploadFile(...)"
+
+
 def test_a_file_part_is_data_for_its_import_not_text(
     client: TestClient, session: Session, world: dict[str, Any]
 ) -> None:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 import qr
 from server import codes, labels
 from server.config import Settings
-from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
+from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep, text_fields
 from server.errors import N_, FormError
 from server.i18n import gettext, pick_language
 from server.models import Club, ClubType, OrgUnit, Staff, Venue, utcnow
@@ -87,7 +87,7 @@ def _list_context(session: Session, settings: Settings, staff: Staff, **extra: A
 async def create_club(
     request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
 ) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     try:
         club = clubs.create_club(session, staff, clubs.parse_club_form(form))
     except FormError as error:
@@ -157,7 +157,7 @@ async def update_club(
     templates: TemplatesDep,
 ) -> Response:
     club = clubs.get_club(session, staff, club_id)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     try:
         clubs.update_club(
             session, staff, club, clubs.parse_club_form(form), active=form.get("active") == "yes"
@@ -181,7 +181,7 @@ async def set_schedule(
     """Save the schedule and make the sessions of the next 8 weeks."""
     club = clubs.get_club(session, staff, club_id)
     raw = await request.form()
-    form: dict[str, Any] = {k: str(v) for k, v in raw.items()}
+    form: dict[str, Any] = dict(text_fields(raw))
     form["weekdays"] = [str(v) for v in raw.getlist("weekdays")]
     now = utcnow()
     try:

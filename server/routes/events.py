@@ -12,7 +12,7 @@ from sqlmodel import Session
 import qr
 from server import auth, codes
 from server.config import Settings
-from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
+from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep, text_fields
 from server.errors import AppError, ErrorCode, FormError
 from server.i18n import gettext, pick_language
 from server.models import (
@@ -140,7 +140,7 @@ def new_event(
 async def create_event(
     request: Request, staff: CurrentStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
 ) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     try:
         data = events.parse_form(form, settings.tz)
         event = events.create_event(session, staff, data)
@@ -225,7 +225,7 @@ async def update_event(
     templates: TemplatesDep,
 ) -> Response:
     event = events.get_event(session, staff, event_id)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     try:
         data = events.parse_form(form, settings.tz)
         events.update_event(session, staff, event, data)

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from server.config import Settings
-from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, TemplatesDep
+from server.deps import LanguageDep, OfficeStaff, SessionDep, SettingsDep, TemplatesDep, text_fields
 from server.errors import MESSAGES, FormError
 from server.models import Staff
 from server.routes import chooser
@@ -109,7 +109,7 @@ def _number(value: float | None) -> str:
 async def save_targets(
     request: Request, staff: OfficeStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
 ) -> Response:
-    fields = {k: str(v) for k, v in (await request.form()).items()}
+    fields = text_fields(await request.form())
     try:
         indicators.save_targets(session, staff, fields, today=datetime.now(settings.tz).date())
     except FormError as error:
@@ -125,7 +125,7 @@ async def save_targets(
 async def save_rules(
     request: Request, staff: OfficeStaff, session: SessionDep, settings: SettingsDep, templates: TemplatesDep
 ) -> Response:
-    fields = {k: str(v) for k, v in (await request.form()).items()}
+    fields = text_fields(await request.form())
     try:
         indicators.save_rules(session, staff, fields)
     except FormError as error:

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from server import labels
 from server.config import Settings
-from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep
+from server.deps import CurrentStaff, SessionDep, SettingsDep, TemplatesDep, text_fields
 from server.errors import N_, AppError, ErrorCode, FormError
 from server.models import LibraryMetric, OrgUnit, Staff, Venue, VenueType, utcnow
 from server.services import library, library_import
@@ -203,7 +203,7 @@ async def save_figures(
 ) -> Response:
     """Save the year's grid, or one month of it (the month's own button sends `only_month`)."""
     venue = _venue_year(session, settings, staff, venue_id, year)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     today = _today(settings)
     only = _number(form.get("only_month"))
     months = [only] if only is not None and 1 <= only <= 12 else range(1, 13)
@@ -239,7 +239,7 @@ async def save_school(
 ) -> Response:
     """Save a school library's year: lifelong-learning services offered, and the standard met since."""
     venue = _venue_year(session, settings, staff, venue_id, year)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     today = _today(settings)
     try:
         offers, since = library.parse_school_form(form, today)
@@ -265,7 +265,7 @@ async def add_rotation(
 ) -> Response:
     """Record a batch of books this venue sent to another library."""
     venue = _venue_year(session, settings, staff, venue_id, year)
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = text_fields(await request.form())
     today = _today(settings)
     try:
         rotation = library.add_rotation(
