@@ -3,6 +3,7 @@ subprocess, events open for check-in made through the app's services."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -70,8 +71,11 @@ def running_app(settings: Settings, port: int, *, workers: int = 1, log: Path) -
 
 
 @contextmanager
-def running_baseline(port: int, *, workers: int = 1, log: Path) -> Iterator[Server]:
-    """bench/_baseline.py (bare FastAPI) under the same uvicorn command line as the app's."""
+def running_baseline(
+    port: int, *, workers: int = 1, log: Path, naive_database_url: str = ""
+) -> Iterator[Server]:
+    """bench/_baseline.py (bare FastAPI, and its naive one-row write into `naive_database_url`) under the
+    same uvicorn command line as the app's."""
     command = [
         *(sys.executable, "-m", "uvicorn", "_baseline:app", "--app-dir", str(BENCH)),
         *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
@@ -79,7 +83,12 @@ def running_baseline(port: int, *, workers: int = 1, log: Path) -> Iterator[Serv
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, cwd=BENCH, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=BENCH,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "DD_NAIVE_DATABASE_URL": naive_database_url},
         )
     server = Server(process=process, base_url=f"http://127.0.0.1:{port}", log_path=log)
     try:

@@ -3,7 +3,7 @@
 -- run ends so that load.py can compare them with what the database stored.
 --
 -- Settings come from the environment (wrk's setup() and done() run where init()'s arguments never reach):
---   DD_SCENARIO  baseline | first | duplicate | onetap
+--   DD_SCENARIO  baseline | naive | first | duplicate | onetap
 --   DD_RUN       a prefix unique to this run (nonces never repeat between runs)
 --   DD_THREADS   wrk's thread count
 --   DD_MARKER    text a 2xx answer must contain to count as acknowledged ("" for the baseline)
@@ -39,6 +39,8 @@ local page_headers = {
   ["User-Agent"] = "Mozilla/5.0 (Linux; Android 11; Pixel 5) AppleWebKit/537.36 (KHTML, like Gecko) "
     .. "Chrome/124.0.0.0 Mobile Safari/537.36",
 }
+
+local form_headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 
 -- The main state: one entry per thread, read back in done().
 local threads = {}
@@ -86,6 +88,9 @@ function request()
   local n = next_number()
   if scenario == "baseline" then
     return wrk.format("GET", "/?n=" .. run .. "-" .. n)
+  elseif scenario == "naive" then
+    -- The bare app's one-row SQLModel write: a fresh nonce is the row (unique, so none is stored twice).
+    return wrk.format("POST", "/naive", form_headers, "nonce=" .. run .. "-" .. n)
   elseif scenario == "first" then
     local profile = "age_band=" .. bands[n % #bands + 1] .. "&gender=" .. genders[n % #genders + 1]
       .. "&home_unit_id=" .. home .. "&name=&consent=yes"

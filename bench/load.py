@@ -6,6 +6,8 @@ FastAPI app with one tiny-JSON endpoint (bench/_baseline.py, the ceiling), both 
 settings and worker count, and drives them with wrk (bench/load.lua: every request distinct) through:
 
   baseline      GET / of the bare app
+  naive         POST /naive of the bare app: one form field stored as one row with SQLModel and committed,
+                no rules (what a single ORM write costs on this stack; its own table, bench_naive)
   first-time    POST /c/<code> as the page's htmx sends it: a new person each time (age band, gender,
                 home, consent), no cookie
   duplicate     POST /c/<code> again from phones already checked in there: "already checked in", nothing
@@ -39,6 +41,7 @@ from urllib.parse import quote, urlsplit
 import _processes
 import indicators
 import page_weight
+from _baseline import NaiveRow, naive_engine
 from _common import (
     Fixture,
     add_events,
@@ -50,6 +53,8 @@ from _common import (
 )
 from _stored import Stored
 from _wrk import Answers, run_wrk, wrk_missing
+from sqlalchemy import func
+from sqlmodel import Session, select
 
 from server.i18n import gettext
 from server.models import AgeBand, Gender
@@ -57,6 +62,7 @@ from tests.browser.support import Server
 
 SCENARIOS = {
     "baseline": "bare FastAPI (baseline)",
+    "naive": "naive ORM insert",
     "first": "first-time check-in",
     "duplicate": "duplicate scan",
     "onetap": "one-tap, known phone",
@@ -96,8 +102,12 @@ class Bench:
     app: Server
     baseline: Server
 
-    def __init__(self, args: argparse.Namespace, stored: Stored, fixture: Fixture, tmp: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, stored: Stored, fixture: Fixture, tmp: Path, naive_url: str
+    ) -> None:
         self.args, self.stored, self.fixture, self.tmp = args, stored, fixture, tmp
+        self.naive_url, self.naive = naive_url, naive_engine(naive_url)
+        NaiveRow.__table__.create(self.naive, checkfirst=True)  # type: ignore[attr-defined]
         self.tokens: list[str] = []  # phones checked in at the first event (the first-time runs' answers)
         self.runs: list[Run] = []
         self.mismatches: list[str] = []
@@ -116,9 +126,9 @@ class Bench:
 
     def run(self, scenario: str, connections: int, seconds: int) -> Run:
         """One wrk run, then the check of what was stored against what was acknowledged."""
-        server = self.baseline if scenario == "baseline" else self.app
+        server = self.baseline if scenario in ("baseline", "naive") else self.app
         paths, marker, tokens = [urlsplit(self.fixture.links[0]).path], CHECKED_IN, None
-        if scenario == "baseline":
+        if scenario in ("baseline", "naive"):
             paths, marker = [], ""
         elif scenario == "duplicate":
             marker, tokens = ALREADY, self._token_file()
@@ -126,6 +136,7 @@ class Bench:
             tokens, paths = self._token_file(), self._onetap_paths(connections)
         events = [self.stored.event_of(path) for path in paths]
         before = self.stored.counts(events)
+        naive_before = self._naive_rows()
         cpu = _processes.cpu_seconds(server.pid)
         answers = run_wrk(
             server.base_url + "/",
@@ -142,7 +153,13 @@ class Bench:
         _processes.wait_idle(server.pid)
         cpu_ms = (_processes.cpu_seconds(server.pid) - cpu) * 1000 / max(answers.sent, 1)
         run = Run(self.workers, scenario, connections, answers, cpu_ms, _processes.rss_mb(server.pid))
-        if scenario != "baseline":
+        if scenario == "naive":
+            new = self._naive_rows() - naive_before
+            if not answers.acked <= new <= answers.acked + answers.unanswered:
+                problem = f"{answers.acked} acknowledged, {answers.unanswered} cut off, but {new} rows stored"
+                self.mismatches.append(f"{SCENARIOS[scenario]} at {connections} connections: {problem}")
+                print(f"MISMATCH: {SCENARIOS[scenario]} at {connections} connections: {problem}", flush=True)
+        elif scenario != "baseline":
             self._check(run, events, before)
             self.fastest = max(self.fastest, run.rate)
         self.runs.append(run)
@@ -171,6 +188,10 @@ class Bench:
         for problem in problems:
             self.mismatches.append(f"{label}: {problem}")
             print(f"MISMATCH: {label}: {problem}", flush=True)
+
+    def _naive_rows(self) -> int:
+        with Session(self.naive) as session:
+            return int(session.exec(select(func.count()).select_from(NaiveRow)).one())
 
     def _token_file(self) -> Path:
         if not self.tokens:
@@ -233,6 +254,17 @@ def targets(runs: list[Run]) -> list[str]:
         if share:
             lines.append(
                 f"{workers} worker(s): first-time check-in / baseline req/s: {', '.join(share)} (≥ 0.40)"
+            )
+        naive = [
+            f"{rate[workers, 'first', c] / rate[workers, 'naive', c]:.2f} at {c}"
+            for c in (16, 64)
+            if (workers, "naive", c) in rate and (workers, "first", c) in rate
+        ]
+        if naive:
+            lines.append(
+                f"{workers} worker(s): first-time check-in / naive ORM insert req/s: {', '.join(naive)} "
+                f"(no target: the naive insert is one row and no rule; its own share of the baseline is in "
+                f"the table)"
             )
         if (workers, "first", 64) in p99:
             ratio = p99[workers, "first", 64] / p99[workers, "baseline", 64]
@@ -322,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         # Every request comes from 127.0.0.1: lift the flood budget, or first-time runs would measure it.
         settings = bench_settings(database, port, Path(tmp), flood_new_per_minute=1_000_000)
         fixture = create_events(settings, 1)
-        bench = Bench(args, Stored(settings, fixture), fixture, Path(tmp))
+        # The naive write's table: beside the app's on PostgreSQL, its own file on SQLite (one lock each).
+        naive_url = args.database_url or f"sqlite:///{tmp}/naive.sqlite3"
+        bench = Bench(args, Stored(settings, fixture), fixture, Path(tmp), naive_url)
         backend = "SQLite" if settings.is_sqlite else "PostgreSQL"
         print(
             f"Điểm danh under wrk: {backend}, workers {args.workers}, connections {args.connections}, "
@@ -333,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         for workers in args.workers:
             with (
                 running_app_server(settings, port, workers=workers, log=Path(tmp) / "app.log") as app,
-                running_baseline(free_port(), workers=workers, log=Path(tmp) / "baseline.log") as base,
+                running_baseline(
+                    free_port(), workers=workers, log=Path(tmp) / "baseline.log", naive_database_url=naive_url
+                ) as base,
             ):
                 bench.serve(workers, app, base)
                 # Warm both up, and give the duplicate and one-tap runs their first phones.
@@ -367,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bench.cut_off_stored} of them stored)"
             )
         bench.stored.close()
+        bench.naive.dispose()
         if args.page_weight:
             with running_app_server(settings, port, log=Path(tmp) / "weight.log") as app:
                 failed |= page_weight.measure(settings, app.base_url)

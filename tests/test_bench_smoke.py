@@ -78,6 +78,7 @@ def test_load_bench_stores_every_acknowledged_check_in_once() -> None:
     out = _bench("load.py", "--connections", "1,2", "--duration", "2", "--repeat", "1")
     for scenario in (
         "bare FastAPI (baseline)",
+        "naive ORM insert",
         "first-time check-in",
         "duplicate scan",
         "one-tap, known phone",
