@@ -18,7 +18,7 @@ at each --connections count, --repeat times in turn (so a change in the machine'
 scenario). After each run it compares what the client saw acknowledged with the check-in rows stored
 (MISMATCH and exit 1 if one acknowledged check-in is missing or doubled), and takes the servers' CPU time
 and memory from /proc. Then it prints one table of medians; --page-weight and --report-rows add the other
-figures of the speed issue (bench/page_weight.py, bench/indicators.py).
+figures of the speed issue (bench/page_weight.py with bench/slow_phone.py, and bench/indicators.py).
 
     .venv/bin/python bench/load.py                                     # SQLite, 1 worker, 1/16/64, 3 x 15 s
     .venv/bin/python bench/load.py --workers 1,2 --database-url postgresql://root@127.0.0.1:5432/diemdanh_load
@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit
 import _processes
 import indicators
 import page_weight
+import slow_phone
 from _baseline import NaiveRow, naive_engine
 from _common import (
     Fixture,
@@ -316,7 +317,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=2, help="wrk threads, at most the connections (default 2)"
     )
-    parser.add_argument("--page-weight", action="store_true", help="also print bench/page_weight.py's tables")
+    parser.add_argument(
+        "--page-weight",
+        action="store_true",
+        help="also print bench/page_weight.py's tables and bench/slow_phone.py's times (slow 3G, CPU 4x)",
+    )
     parser.add_argument(
         "--report-rows",
         type=int,
@@ -407,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.page_weight:
             with running_app_server(settings, port, log=Path(tmp) / "weight.log") as app:
                 failed |= page_weight.measure(settings, app.base_url)
+            print("\nThe check-in page on a slow phone (bench/slow_phone.py):", flush=True)
+            failed |= slow_phone.main([])
     for rows, url in zip(
         args.report_rows, args.report_database_url or [None] * len(args.report_rows), strict=True
     ):

@@ -404,12 +404,11 @@ def _who(
         assert staff is not None
         return identities.get_participant(session, staff, identity.participant_id), None, None, False
     if identity.device_token:
-        phone_credential = identities.device_credential(session, identity.device_token)
-        if phone_credential is not None:
+        known = identities.device_owner(session, identity.device_token)
+        if known is not None:
+            phone_credential, owner = known
             if phone_credential.revoked_at is not None:
                 raise AppError(ErrorCode.credential_revoked)
-            owner = session.get(Participant, phone_credential.participant_id)
-            assert owner is not None
             return owner, phone_credential, None, False
     if identity.profile is None:
         raise AppError(ErrorCode.profile_required)

@@ -78,21 +78,29 @@ def valid_device_token(token: str | None) -> bool:
 
 def device_credential(session: Session, token: str | None) -> Credential | None:
     """The credential of a phone's token, revoked or not; None for an unknown or malformed token."""
+    found = device_owner(session, token)
+    return found[0] if found else None
+
+
+def device_owner(session: Session, token: str | None) -> tuple[Credential, Participant] | None:
+    """A phone's credential (revoked or not) and its participant, read together (one statement on the
+    check-in path); None for an unknown or malformed token."""
     if not valid_device_token(token):
         return None
-    return session.exec(
-        select(Credential).where(
-            Credential.kind == CredentialKind.device, Credential.lookup == device_hash(token or "")
-        )
+    row = session.exec(
+        select(Credential, Participant)
+        .join(Participant, col(Participant.id) == col(Credential.participant_id))
+        .where(Credential.kind == CredentialKind.device, Credential.lookup == device_hash(token or ""))
     ).first()
+    return (row[0], row[1]) if row else None
 
 
 def participant_for_device(session: Session, token: str | None) -> Participant | None:
     """The participant a phone belongs to, if its token is known and not revoked."""
-    credential = device_credential(session, token)
-    if credential is None or credential.revoked_at is not None:
+    found = device_owner(session, token)
+    if found is None or found[0].revoked_at is not None:
         return None
-    return session.get(Participant, credential.participant_id)
+    return found[1]
 
 
 def card_credential(session: Session, settings: Settings, raw: str) -> Credential:
