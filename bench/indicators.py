@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -147,43 +148,30 @@ def build(session: Session, rows: int, year: int, seed: int) -> None:
             )
     for start_at in range(0, len(slots), CHUNK):
         session.execute(insert(slot), slots[start_at : start_at + CHUNK])
-    count = len(events)
-    for start_at in range(0, people, CHUNK * 50):
-        stop = min(people, start_at + CHUNK * 50)
-        session.execute(
-            text(
-                f"INSERT INTO participant (name, search_name, age_band, gender, created_at) "
-                f"SELECT NULL, '', p.age_band, p.gender, :now FROM {_series(session)} "
-                f"JOIN bench_profile p ON p.k = s.n % 6"
-            ).bindparams(bindparam("now", type_=Participant.__table__.c.created_at.type)),  # type: ignore[attr-defined]
-            {"low": start_at, "high": stop - 1, "now": first},
-        )
-        session.commit()
+    people_sql = text(
+        f"INSERT INTO participant (name, search_name, age_band, gender, created_at) "
+        f"SELECT NULL, '', p.age_band, p.gender, :now FROM {_series(session)} "
+        f"JOIN bench_profile p ON p.k = s.n % 6"
+    ).bindparams(bindparam("now", type_=Participant.__table__.c.created_at.type))  # type: ignore[attr-defined]
+    _in_batches(session, people_sql, people, {"now": first})
     low = int(session.exec(select(func.min(Participant.id))).one() or 1)
-    for start_at in range(0, rows, CHUNK * 50):
-        stop = min(rows, start_at + CHUNK * 50)
-        session.execute(
-            text(
-                f"INSERT INTO check_in (event_id, participant_id, nonce, channel, checked_in_at, received_at,"
-                f" late, venue_id, venue_type, commune_id, village_id, age_band, gender, suspicious) "
-                f"SELECT t.event_id, :first + s.n % :people, 'bench-' || s.n, :channel,"
-                f" t.at, t.at, :no, t.venue_id, t.venue_type, t.commune_id, t.village_id, p.age_band,"
-                f" p.gender, :no FROM {_series(session)} "
-                f"JOIN bench_slot t ON t.idx = s.n % :events AND t.slot = (s.n / :events) % {SLOTS} "
-                f"JOIN bench_profile p ON p.k = s.n % 6"
-            ),
-            {
-                "low": start_at,
-                "high": stop - 1,
-                "first": low,
-                "events": count,
-                "people": people,
-                "channel": Channel.page.value,
-                "no": False,
-            },
-        )
-        session.commit()
-        print(f"  {stop:,} check-ins written", end="\r", flush=True)
+    check_ins_sql = text(
+        f"INSERT INTO check_in (event_id, participant_id, nonce, channel, checked_in_at, received_at,"
+        f" late, venue_id, venue_type, commune_id, village_id, age_band, gender, suspicious) "
+        f"SELECT t.event_id, :first + s.n % :people, 'bench-' || s.n, :channel,"
+        f" t.at, t.at, :no, t.venue_id, t.venue_type, t.commune_id, t.village_id, p.age_band,"
+        f" p.gender, :no FROM {_series(session)} "
+        f"JOIN bench_slot t ON t.idx = s.n % :events AND t.slot = (s.n / :events) % {SLOTS} "
+        f"JOIN bench_profile p ON p.k = s.n % 6"
+    )
+    params = {
+        "first": low,
+        "events": len(events),
+        "people": people,
+        "channel": Channel.page.value,
+        "no": False,
+    }
+    _in_batches(session, check_ins_sql, rows, params, "check-ins")
     profile.drop(session.connection())
     slot.drop(session.connection())
     session.merge(Meta(key="bench_indicators", value=str(rows)))
@@ -195,7 +183,20 @@ def build(session: Session, rows: int, year: int, seed: int) -> None:
     print()
 
 
+SERIES_BATCH = 1_000_000  # rows an INSERT ... SELECT writes in one transaction
 SLOTS = 12  # distinct check-in times an event's visitors are spread over
+
+
+def _in_batches(
+    session: Session, statement: Any, total: int, params: dict[str, Any], label: str = ""
+) -> None:
+    """Run an INSERT ... SELECT over the numbers 0..total-1, a million a transaction."""
+    for start_at in range(0, total, SERIES_BATCH):
+        stop = min(total, start_at + SERIES_BATCH)
+        session.execute(statement, {**params, "low": start_at, "high": stop - 1})
+        session.commit()
+        if label:
+            print(f"  {stop:,} {label} written", end="\r", flush=True)
 
 
 def _series(session: Session) -> str:
