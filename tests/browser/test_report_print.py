@@ -57,6 +57,13 @@ def test_report_prints_its_charts_on_a4_without_navigation(
     expect(page.locator("#report-window-text")).to_be_visible()
     expect(page.locator(".report-heading")).to_be_visible()
     assert page.locator("tbody tr").first.evaluate("row => getComputedStyle(row).breakInside") == "avoid"
+    # How to read the tables comes before them, not alone on a last printed page.
+    notes = page.locator("#report-notes p")
+    expect(notes).to_have_count(2)
+    assert notes.first.evaluate(
+        "n => !!(n.compareDocumentPosition(document.getElementById('report-indicators'))"
+        " & Node.DOCUMENT_POSITION_FOLLOWING)"
+    )
     shoot(page, "print")  # type: ignore[operator]
 
     pdf = page.pdf(prefer_css_page_size=True, print_background=False)
