@@ -67,7 +67,7 @@ def _unit_page(
         "unit": unit,
         "commune": session.get(OrgUnit, unit.parent_id),
         "history": places_history.unit_history(session, unit.id or 0),
-        "venues": places_history._venues_of(session, unit),
+        "venues": places_history.venues_of(session, unit),
         "changes": UNIT_CHANGES,
         "parts": PARTS,
         "form": {},
@@ -96,7 +96,7 @@ def _commune_page(
         "changes": COMMUNE_CHANGES,
         "parts": PARTS,
         "villages": commune_changes.villages_of(session, unit),
-        "venues": commune_changes.venues_of(session, unit),
+        "venues": places_history.venues_of(session, unit),
         "commune_options": [
             (node.unit.id, node.unit.name)
             for province in scoped

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlmodel import Session, col, select
 
 from server.errors import N_, AppError, ErrorCode, FormError
-from server.models import LinkKind, OrgUnit, Staff, UnitKind, Venue
+from server.models import LinkKind, OrgUnit, Staff, UnitKind
 from server.services import audit
 from server.services.places import _check_name, _clean
 from server.services.places_history import (
@@ -26,6 +26,7 @@ from server.services.places_history import (
     _venue_start,
     _version,
     in_scope,
+    venues_of,
 )
 
 
@@ -45,12 +46,6 @@ def villages_of(session: Session, commune: OrgUnit) -> list[OrgUnit]:
         OrgUnit.parent_id == commune.id, OrgUnit.kind == UnitKind.village, col(OrgUnit.valid_to).is_(None)
     )
     return list(session.exec(query.order_by(col(OrgUnit.name), col(OrgUnit.id))))
-
-
-def venues_of(session: Session, commune: OrgUnit) -> list[Venue]:
-    """The open venues standing directly in the commune (not in one of its villages)."""
-    query = select(Venue).where(Venue.unit_id == commune.id, col(Venue.active).is_(True))
-    return list(session.exec(query.order_by(col(Venue.id))))
 
 
 def _check_commune_day(

@@ -392,7 +392,8 @@ def _open_village(session: Session, staff: Staff, unit_id: int) -> OrgUnit:
     return unit
 
 
-def _venues_of(session: Session, unit: OrgUnit) -> list[Venue]:
+def venues_of(session: Session, unit: OrgUnit) -> list[Venue]:
+    """The open venues standing directly in the unit (a commune's: not those in its villages)."""
     query = select(Venue).where(Venue.unit_id == unit.id, col(Venue.active).is_(True)).order_by(col(Venue.id))
     return list(session.exec(query))
 
@@ -403,7 +404,7 @@ def _check_village_day(
     """The effective date must fall after the unit began and after each of its venues last changed."""
     problem = _day_problem(on, unit.valid_from, _today(now))
     if problem is None and on is not None:
-        starts = [_venue_start(session, v) for v in _venues_of(session, unit)]
+        starts = [_venue_start(session, v) for v in venues_of(session, unit)]
         if any(start is not None and on <= start for start in starts):
             problem = N_("A venue of this village changed on or after this date. Choose a later date.")
     return {"effective_on": problem} if problem else {}
@@ -463,7 +464,7 @@ def _replace(
 ) -> OrgUnit:
     """The village's new version under `parent` from `on`, linked and logged, its venues moved to it (the
     caller commits, so a commune's merge stores all its villages or none)."""
-    venues = _venues_of(session, old)
+    venues = venues_of(session, old)
     old.valid_to = on - DAY  # first, so the code is free for the new version
     session.add(old)
     session.flush()
@@ -523,7 +524,7 @@ def merge_village(
         session.rollback()
         raise FormError(errors)
     assert on is not None and into is not None
-    venues = _venues_of(session, old)
+    venues = venues_of(session, old)
     _retire(session, staff, old, on, [(into, LinkKind.merged)])
     for venue in venues:
         _place(session, venue, into.id or 0, on)
@@ -557,7 +558,7 @@ def split_village(
         errors["names"] = N_("Enter the names of at least two new villages.")
     elif len(names) > MAX_PARTS or any(_check_name(n) for n in names):
         errors["names"] = N_("Enter at most four names of at most 200 characters each.")
-    venues = _venues_of(session, old)
+    venues = venues_of(session, old)
     for venue in venues:
         part = venue_parts.get(venue.id or 0)
         if part is None or not 0 <= part < (len(names) if "names" not in errors else MAX_PARTS):
@@ -585,7 +586,7 @@ def close_village(
     """Close a village from `on`; refused while it has open venues (move or close them first)."""
     old = _open_village(session, staff, unit_id)
     errors = _check_village_day(session, old, on, now)
-    if _venues_of(session, old):
+    if venues_of(session, old):
         errors["kind"] = N_("This village still has open venues: move or close them first.")
     if errors:
         session.rollback()
