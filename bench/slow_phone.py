@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -43,9 +42,8 @@ from server.config import Settings
 from server.db import make_engine, session_scope
 from server.models import CheckIn
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.support import running_server
+from tests.browser.support import AccessLog, running_server
 
-ACCESS = re.compile(r'"(GET|POST|HEAD) (\S+) HTTP/[\d.]+" (\d{3})')
 BUTTON = "button.checkin-button"
 CONFIRMED = "#checkin [role=status]"  # "You are checked in!" (or "You checked in at ...")
 TARGET_SECONDS = 2.0  # issue 9: the button shows and the confirmation arrives within 2 s in all
@@ -140,20 +138,6 @@ class Recorder:
     def take(self) -> list[Request]:
         taken, self.by_id = list(self.by_id.values()), {}
         return taken
-
-
-class AccessLog:
-    """The requests the app received (uvicorn's access log), from where the last read stopped."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset = path, 0
-
-    def take(self) -> list[str]:
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            text = log.read().decode("utf-8", "replace")
-            self.offset = log.tell()
-        return [f"{m[1]} {m[2]} {m[3]}" for m in ACCESS.finditer(text) if m[2] != "/healthz"]
 
 
 def conditions(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -210,3 +211,20 @@ def _close(connection: socket.socket) -> None:
     with suppress(OSError):
         connection.shutdown(socket.SHUT_RDWR)
     connection.close()
+
+
+ACCESS = re.compile(r'"(GET|POST|HEAD) (\S+) HTTP/[\d.]+" (\d{3})')
+
+
+class AccessLog:
+    """The requests the app received (uvicorn's access log), from where the last read stopped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def take(self) -> list[str]:
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            text = log.read().decode("utf-8", "replace")
+            self.offset = log.tell()
+        return [f"{m[1]} {m[2]} {m[3]}" for m in ACCESS.finditer(text) if m[2] != "/healthz"]

@@ -21,7 +21,7 @@ from server.config import Settings
 from server.models import CheckIn, Event
 from server.services.scans import code_for
 from server.templating import asset_url
-from tests.browser.support import Cable, running_server
+from tests.browser.support import AccessLog, Cable, running_server
 from tests.browser.test_offline import app_phone, controlled
 from tests.factories import count_rows, make_event, make_tree, make_venue
 
@@ -30,21 +30,6 @@ pytestmark = pytest.mark.browser
 __all__ = ["app_phone"]  # a fixture: a phone with a profile on disk, where the worker persists
 
 DONE = "Bạn đã điểm danh thành công"
-ACCESS = re.compile(r'"(GET|POST|HEAD) (\S+) HTTP/[\d.]+" (\d{3})')
-
-
-class AccessLog:
-    """The requests the app received since the last look (uvicorn's access log)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset = path, 0
-
-    def take(self) -> list[str]:
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            text = log.read().decode("utf-8", "replace")
-            self.offset = log.tell()
-        return [f"{m[1]} {m[2]} {m[3]}" for m in ACCESS.finditer(text) if m[2] != "/healthz"]
 
 
 @pytest.fixture
