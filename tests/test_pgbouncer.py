@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -92,8 +93,6 @@ def bouncer(tmp_path: Path, settings: Settings) -> Iterator[str]:
 
 
 def _listening(port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
